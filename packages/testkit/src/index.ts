@@ -1,0 +1,11 @@
+export { type RedisBinaryInfo, redisBinary } from './binary.js'
+export { type DockerStatus, dockerAvailable } from './docker.js'
+export { freePort } from './ports.js'
+export type { NodeControl, RedisNode } from './process.js'
+export { command, RespError, type RespOptions, type RespReply } from './resp-client.js'
+export {
+  type AclUser,
+  type StandaloneOptions,
+  type StandaloneTopology,
+  startStandalone,
+} from './standalone.js'

@@ -1,0 +1,94 @@
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { redisBinary, requireBinary } from './binary.js'
+import { baseConfig, q, writeConfig } from './config.js'
+import { dockerAvailable, startStandaloneContainer } from './docker.js'
+import { freePort } from './ports.js'
+import { ManagedNode, type NodeControl, type RedisNode, registry, startWithPortRetry } from './process.js'
+import { asManaged, redisUrl } from './topology.js'
+
+export interface AclUser {
+  name: string
+  password: string
+  /** ACL SETUSER rules, e.g. '~billing:* &billing:* +@all' */
+  rules: string
+}
+
+export interface StandaloneOptions {
+  /** requirepass for the default user */
+  password?: string
+  /** extra ACL users (written to the config, so they survive `restart`) */
+  users?: AclUser[]
+  /** extra command-line arguments, e.g. ['--maxmemory', '10mb'] */
+  args?: string[]
+  /** redis-server / valkey-server path; default TIERCACHE_REDIS_SERVER, then PATH */
+  binary?: string
+  /**
+   * 'binary' (default behaviour of 'auto' when a binary exists) runs a local process; 'container' uses
+   * testcontainers (redis:7); 'auto' prefers the binary and falls back to a container.
+   */
+  engine?: 'auto' | 'binary' | 'container'
+  /** container image for engine 'container' (default 'redis:7') */
+  image?: string
+}
+
+export interface StandaloneTopology extends NodeControl {
+  /** redis://[:password@]127.0.0.1:port */
+  url: string
+  host: string
+  port: number
+  node: RedisNode
+}
+
+export async function startStandalone(opts: StandaloneOptions = {}): Promise<StandaloneTopology> {
+  const engine = opts.engine ?? 'auto'
+  if (engine === 'container') return startStandaloneContainer(opts)
+  if (engine === 'auto') {
+    if (!redisBinary(opts.binary).available && (await dockerAvailable()).available) {
+      return startStandaloneContainer(opts)
+    }
+  }
+  const binary = requireBinary(opts.binary)
+  const dir = registry.makeDir('standalone')
+  try {
+    const node = await startWithPortRetry(async () => {
+      const port = await freePort()
+      const nodeDir = join(dir, String(port))
+      mkdirSync(nodeDir, { recursive: true })
+      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log' })
+      if (opts.password !== undefined) lines.push(`requirepass ${q(opts.password)}`)
+      for (const user of opts.users ?? []) {
+        lines.push(`user ${user.name} on ${q(`>${user.password}`)} ${user.rules}`)
+      }
+      const configFile = writeConfig(nodeDir, 'redis.conf', lines)
+      return new ManagedNode({
+        kind: 'redis',
+        host: '127.0.0.1',
+        port,
+        dir: nodeDir,
+        binary,
+        configFile,
+        args: opts.args ?? [],
+        auth: { password: opts.password },
+      })
+    })
+    let stopped: Promise<void> | undefined
+    return {
+      url: redisUrl(node, opts.password),
+      host: node.host,
+      port: node.port,
+      node,
+      kill: (n) => asManaged(n, [node]).kill(),
+      pause: (n) => asManaged(n, [node]).pause(),
+      resume: (n) => asManaged(n, [node]).resume(),
+      restart: (n) => asManaged(n, [node]).restart(),
+      stop: () => {
+        stopped ??= node.kill().then(() => rmSync(dir, { recursive: true, force: true }))
+        return stopped
+      },
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
+}
