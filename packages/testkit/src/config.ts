@@ -14,6 +14,8 @@ export function baseConfig(opts: { port: number; dir: string; logfile: string })
     'daemonize no',
     `save ""`,
     'appendonly no',
+    // the default 5 s wait for more replicas before a diskless full sync would dominate every startup
+    'repl-diskless-sync-delay 0',
   ]
 }
 

@@ -3,6 +3,7 @@ export { type DockerStatus, dockerAvailable } from './docker.js'
 export { freePort } from './ports.js'
 export type { NodeControl, RedisNode } from './process.js'
 export { command, RespError, type RespOptions, type RespReply } from './resp-client.js'
+export { type SentinelOptions, type SentinelTopology, startSentinel } from './sentinel.js'
 export {
   type AclUser,
   type StandaloneOptions,
