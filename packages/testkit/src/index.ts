@@ -1,5 +1,7 @@
 export { type RedisBinaryInfo, redisBinary } from './binary.js'
+export { type ClusterOptions, type ClusterTopology, startCluster } from './cluster.js'
 export { type DockerStatus, dockerAvailable } from './docker.js'
+export { keySlot } from './key-slot.js'
 export { freePort } from './ports.js'
 export type { NodeControl, RedisNode } from './process.js'
 export { command, RespError, type RespOptions, type RespReply } from './resp-client.js'

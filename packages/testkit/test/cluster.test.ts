@@ -1,0 +1,94 @@
+import { type ClusterTopology, command, keySlot, redisBinary, startCluster } from '@tiercache/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isAlive } from './helpers.js'
+
+const bin = redisBinary()
+const PW = { password: 'cpw' }
+
+/** A key that hashes to `slot` (bounded search). */
+function keyFor(slot: number, prefix: string): string {
+  for (let i = 0; i < 1_000_000; i++) {
+    const key = `${prefix}:${i}`
+    if (keySlot(key) === slot) return key
+  }
+  throw new Error(`no key for slot ${slot}`)
+}
+
+describe.skipIf(!bin.available)(`cluster (${bin.available ? bin.binary : bin.reason})`, () => {
+  let topo: ClusterTopology
+  beforeAll(async () => {
+    const t0 = Date.now()
+    topo = await startCluster({ password: 'cpw' })
+    console.log(`cluster start (3 masters + 3 replicas): ${Date.now() - t0} ms`)
+  })
+  afterAll(async () => {
+    await topo?.stop()
+  })
+
+  it('keySlot matches CLUSTER KEYSLOT', async () => {
+    const n = topo.nodes[0]!
+    for (const key of ['a', 'user:1', '{user}:1', 'x{}y', 'ünï{cödé}', '{a}{b}']) {
+      expect(await command(n.host, n.port, ['CLUSTER', 'KEYSLOT', key], PW)).toBe(keySlot(key))
+    }
+  })
+
+  it('3 masters cover all 16384 slots; URL lists every node', async () => {
+    expect(topo.nodes).toHaveLength(6)
+    expect(topo.url).toBe(`redis+cluster://:cpw@${topo.seeds.map((s) => `${s.host}:${s.port}`).join(',')}`)
+    const masters = await topo.masters()
+    expect(masters).toHaveLength(3)
+    const n = topo.nodes[0]!
+    const ranges = (await command(n.host, n.port, ['CLUSTER', 'SLOTS'], PW)) as Array<
+      [number, number, ...unknown[]]
+    >
+    expect(ranges.reduce((sum, [a, b]) => sum + b - a + 1, 0)).toBe(16384)
+    expect(await topo.masterForSlot(0)).toBe(masters[0])
+    expect(await topo.masterForSlot(16383)).toBe(masters[2])
+  })
+
+  it('reshard moves slots with their keys', async () => {
+    const [a, b] = await topo.masters()
+    const first = (await command(a!.host, a!.port, ['CLUSTER', 'SLOTS'], PW)) as Array<
+      [number, number, [string, number]]
+    >
+    const own = first.filter((r) => r[2][1] === a!.port).sort((x, y) => x[0] - y[0])[0]!
+    const slots = Array.from({ length: 5 }, (_, i) => own[0] + i)
+    const keys = slots.map((s) => keyFor(s, 'rs'))
+    for (const key of keys) await command(a!.host, a!.port, ['SET', key, `v-${key}`], PW)
+    const t0 = Date.now()
+    await topo.reshard({ from: a!, to: b!, slots: 5 })
+    console.log(`reshard of 5 slots: ${Date.now() - t0} ms`)
+    for (const slot of slots) expect(await topo.masterForSlot(slot)).toBe(b)
+    for (const key of keys) {
+      expect(await command(b!.host, b!.port, ['GET', key], PW)).toBe(`v-${key}`)
+      await expect(command(a!.host, a!.port, ['GET', key], PW)).rejects.toThrow(/MOVED/)
+    }
+  })
+
+  it('kill a master: waitForFailover returns its replica, which owns its slots', async () => {
+    const masters = await topo.masters()
+    const victim = masters[2]!
+    const pid = victim.pid!
+    const t0 = Date.now()
+    await topo.kill(victim)
+    expect(isAlive(pid)).toBe(false)
+    const next = await topo.waitForFailover({ from: victim, timeoutMs: 20_000 })
+    console.log(`cluster failover after kill: ${Date.now() - t0} ms`)
+    expect(next).not.toBe(victim)
+    expect(await topo.masterForSlot(16383)).toBe(next)
+    expect(await topo.masters()).toHaveLength(3)
+    // the old master rejoins as a replica
+    await topo.restart(victim)
+    await expect
+      .poll(async () => ((await command(victim.host, victim.port, ['ROLE'], PW)) as string[])[0], {
+        timeout: 15_000,
+      })
+      .toBe('slave')
+  })
+
+  it('stop() ends every process', async () => {
+    const pids = topo.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined)
+    await topo.stop()
+    for (const pid of pids) expect(isAlive(pid)).toBe(false)
+  })
+})
