@@ -1,0 +1,328 @@
+import { type Duration, optionalDuration, parseDuration, parseTtl } from './duration.js'
+import type { NamespaceScope, ResolvedLoad, ResolvedWrite } from './engine/two-tier-engine.js'
+import { TwoTierEngine } from './engine/two-tier-engine.js'
+import { TierCacheError } from './errors.js'
+import type { CacheEventName, CacheListener } from './events.js'
+import { assertKey, assertNamespace, DEFAULT_MAX_KEY_BYTES } from './keys.js'
+import { LocalCache } from './l1/local-cache.js'
+import { encodeValue, resolveSerializer, type SerializerOption } from './serializers/serializer.js'
+import type { InvalidationResult, StoreHealth } from './store/remote-store.js'
+import { resolveStore, type StoreOption } from './store/resolve-store.js'
+
+export interface L1Options {
+  /** Most entries kept in process (default 10,000). */
+  max?: number
+  /** Optional bound on the summed encoded size of L1 entries, in bytes. */
+  maxBytes?: number
+  /** How long L1 answers before asking the remote tier again (default 30s, never beyond the entry's ttl). */
+  ttl?: Duration
+}
+
+export interface LoaderTimeouts {
+  /** With a stale value at hand, a loader slower than this returns the stale value and finishes in the background. */
+  soft?: Duration
+  /** A loader slower than this fails with LOADER_TIMEOUT (or serves stale within grace). */
+  hard?: Duration
+}
+
+export interface CacheOptions {
+  /** `memory://` (default), `redis://…`, `redis+sentinel://…`, `redis+cluster://…`, an options object or a store. */
+  store?: StoreOption
+  /** Key prefix: the value of key K lives at `namespace:K`. */
+  namespace?: string
+  /** Default ttl of every write (default '5m'). */
+  ttl?: Duration
+  /** Default grace: how long past its ttl a value may be served when the loader or remote tier fails (default 0). */
+  grace?: Duration
+  /** Default loader timeouts for getOrSet. */
+  timeouts?: LoaderTimeouts
+  /** The in-process tier; `false` turns it off. */
+  l1?: false | L1Options
+  /** 'msgpack' (default), 'json' or `{ encode, decode }`. */
+  serializer?: SerializerOption
+  /** Longest key in UTF-8 bytes (default 4096). */
+  maxKeyBytes?: number
+}
+
+export interface SetOptions {
+  ttl?: Duration
+  grace?: Duration
+  tags?: readonly string[]
+}
+
+export interface GetOrSetOptions extends SetOptions {
+  timeouts?: LoaderTimeouts
+}
+
+export interface SetManyItem<T = unknown> extends SetOptions {
+  key: string
+  value: T
+}
+
+/** The loader of a getOrSet: returns the value to cache (undefined is returned but not cached). */
+export type Loader<T> = () => T | Promise<T>
+
+/** A cache handle: the root from `createCache`, or a namespace of it (sharing L1, store and single-flight). */
+export interface Cache {
+  /** Full namespace path ('' without namespace). */
+  readonly namespacePath: string
+  get<T = unknown>(key: string): Promise<T | undefined>
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>>
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>
+  setMany(items: readonly SetManyItem[]): Promise<void>
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>
+  /** Removes one key or several. Resolves `applied`, or `queued` when the store will replay it later. */
+  delete(keys: string | readonly string[]): Promise<InvalidationResult>
+  invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult>
+  /** Removes every key of this namespace (and its child namespaces). */
+  clear(): Promise<InvalidationResult>
+  /** A child namespace: keys live under `<this namespace>:<name>:`. */
+  namespace(name: string): Cache
+  on<E extends CacheEventName>(name: E, listener: CacheListener<E>): this
+  off<E extends CacheEventName>(name: E, listener: CacheListener<E>): this
+  /** Resolves once the remote tier is connected; rejects on misconfiguration (missing adapter, bad password). */
+  ready(): Promise<void>
+  health(): StoreHealth
+  /** Closes the cache (on the root: releases the store's connections). Later calls reject with CLOSED. */
+  close(): Promise<void>
+}
+
+const DEFAULT_TTL_MS = 5 * 60_000
+const DEFAULT_L1_MAX = 10_000
+const DEFAULT_L1_TTL_MS = 30_000
+
+interface Defaults {
+  readonly write: ResolvedWrite
+  readonly load: ResolvedLoad
+  readonly maxKeyBytes: number
+}
+
+/**
+ * Creates a cache. Synchronous and lazy: nothing connects until the first operation (or `ready()`).
+ * Misconfiguration (unknown scheme, malformed URL, bad ttl) throws a TierCacheError here.
+ */
+export function createCache(options: CacheOptions = {}): Cache {
+  if (typeof options !== 'object' || options === null)
+    throw new TierCacheError('INVALID_OPTION', 'createCache takes an options object')
+  const ttl = options.ttl === undefined ? DEFAULT_TTL_MS : parseTtl(options.ttl, 'ttl')
+  const grace = optionalDuration(options.grace, 'grace', 0)
+  const soft =
+    options.timeouts?.soft === undefined ? undefined : parseDuration(options.timeouts.soft, 'timeouts.soft')
+  const hard =
+    options.timeouts?.hard === undefined ? undefined : parseDuration(options.timeouts.hard, 'timeouts.hard')
+  const maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
+  if (!Number.isInteger(maxKeyBytes) || maxKeyBytes <= 0)
+    throw new TierCacheError('INVALID_OPTION', 'maxKeyBytes must be a positive integer')
+  const namespace = options.namespace === undefined ? '' : assertNamespace(options.namespace)
+  const serializer = resolveSerializer(options.serializer)
+  const l1 = createL1(options.l1)
+  const { store, owned } = resolveStore(options.store)
+  const rootPrefix = namespace === '' ? '' : `${namespace}:`
+  const engine = new TwoTierEngine({
+    store,
+    ownsStore: owned,
+    serializer,
+    l1,
+    rootPrefix,
+    tagTtlMs: l1?.ttlMs ?? DEFAULT_L1_TTL_MS,
+  })
+  const write: ResolvedWrite = { ttl, grace, tags: undefined }
+  return new CacheHandle(engine, { write, load: { ...write, soft, hard }, maxKeyBytes }, namespace, true)
+}
+
+function createL1(option: CacheOptions['l1']): LocalCache | undefined {
+  if (option === false) return undefined
+  if (option !== undefined && (typeof option !== 'object' || option === null)) {
+    throw new TierCacheError('INVALID_OPTION', 'l1 must be false or { max, ttl, maxBytes }')
+  }
+  const max = option?.max ?? DEFAULT_L1_MAX
+  if (!Number.isInteger(max) || max <= 0)
+    throw new TierCacheError('INVALID_OPTION', 'l1.max must be a positive integer')
+  const maxBytes = option?.maxBytes
+  if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
+    throw new TierCacheError('INVALID_OPTION', 'l1.maxBytes must be a positive integer')
+  }
+  const ttlMs = option?.ttl === undefined ? DEFAULT_L1_TTL_MS : parseTtl(option.ttl, 'l1.ttl')
+  return new LocalCache({ max, ttlMs, ...(maxBytes !== undefined ? { maxBytes } : {}) })
+}
+
+class CacheHandle implements Cache {
+  readonly #scope: NamespaceScope
+  readonly #engine: TwoTierEngine
+  readonly #defaults: Defaults
+  readonly #root: boolean
+  #closed = false
+
+  constructor(engine: TwoTierEngine, defaults: Defaults, namespace: string, root: boolean) {
+    this.#engine = engine
+    this.#defaults = defaults
+    this.#scope = { prefix: namespace === '' ? '' : `${namespace}:`, path: namespace }
+    this.#root = root
+  }
+
+  get namespacePath(): string {
+    return this.#scope.path
+  }
+
+  #assertOpen(): void {
+    if (this.#closed || this.#engine.closed) throw new TierCacheError('CLOSED', 'the cache was closed')
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    this.#assertOpen()
+    assertKey(key, this.#defaults.maxKeyBytes)
+    // The L1 hit: one lookup, one comparison, no allocation beyond this async function's promise.
+    const entry = this.#engine.freshL1(this.#scope.prefix + key)
+    if (entry !== undefined) {
+      if (this.#engine.events.has('hit'))
+        this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
+      return entry.value as T
+    }
+    return (await this.#engine.get(this.#scope, key)) as T | undefined
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    this.#assertOpen()
+    if (!Array.isArray(keys)) throw new TierCacheError('INVALID_KEY', 'getMany takes an array of keys')
+    if (keys.length === 0) return []
+    for (const key of keys) assertKey(key, this.#defaults.maxKeyBytes)
+    return (await this.#engine.getMany(this.#scope, keys)) as Array<T | undefined>
+  }
+
+  async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+    this.#assertOpen()
+    assertKey(key, this.#defaults.maxKeyBytes)
+    if (value === undefined)
+      throw new TierCacheError('INVALID_OPTION', `cannot set '${key}' to undefined; use delete()`)
+    await this.#engine.set(this.#scope, key, value, this.#write(options))
+  }
+
+  async setMany(items: readonly SetManyItem[]): Promise<void> {
+    this.#assertOpen()
+    if (!Array.isArray(items))
+      throw new TierCacheError('INVALID_OPTION', 'setMany takes an array of { key, value }')
+    if (items.length === 0) return
+    // Every item is validated and encoded before anything is written: bad input writes nothing.
+    const prepared = items.map((item) => {
+      if (typeof item !== 'object' || item === null)
+        throw new TierCacheError('INVALID_OPTION', 'setMany items are { key, value, ttl?, tags? }')
+      assertKey(item.key, this.#defaults.maxKeyBytes)
+      if (item.value === undefined)
+        throw new TierCacheError('INVALID_OPTION', `cannot set '${item.key}' to undefined`)
+      return {
+        key: item.key,
+        value: item.value,
+        payload: encodeValue(this.#engine.serializer, item.value),
+        options: this.#write(item),
+      }
+    })
+    await this.#engine.setMany(this.#scope, prepared)
+  }
+
+  async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    this.#assertOpen()
+    assertKey(key, this.#defaults.maxKeyBytes)
+    const entry = this.#engine.freshL1(this.#scope.prefix + key)
+    if (entry !== undefined) {
+      if (this.#engine.events.has('hit'))
+        this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
+      return entry.value as T
+    }
+    if (typeof loader !== 'function')
+      throw new TierCacheError('INVALID_OPTION', 'getOrSet needs a loader function')
+    return (await this.#engine.getOrSet(this.#scope, key, loader, this.#load(options))) as T
+  }
+
+  async delete(keys: string | readonly string[]): Promise<InvalidationResult> {
+    this.#assertOpen()
+    const list = typeof keys === 'string' ? [keys] : keys
+    if (!Array.isArray(list))
+      throw new TierCacheError('INVALID_KEY', 'delete takes a key or an array of keys')
+    for (const key of list) assertKey(key, this.#defaults.maxKeyBytes)
+    if (list.length === 0) return { status: 'applied' }
+    return this.#engine.delete(this.#scope, list)
+  }
+
+  async invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult> {
+    this.#assertOpen()
+    const list = assertTags(typeof tags === 'string' ? [tags] : tags)
+    if (list === undefined || list.length === 0) return { status: 'applied' }
+    return this.#engine.invalidateTags(this.#scope, list)
+  }
+
+  async clear(): Promise<InvalidationResult> {
+    this.#assertOpen()
+    return this.#engine.clear(this.#scope)
+  }
+
+  namespace(name: string): Cache
+  namespace(name: string): Cache {
+    this.#assertOpen()
+    const child = assertNamespace(name)
+    return new CacheHandle(
+      this.#engine,
+      this.#defaults,
+      this.#scope.path === '' ? child : `${this.#scope.path}:${child}`,
+      false,
+    )
+  }
+
+  on<E extends CacheEventName>(name: E, listener: CacheListener<E>): this {
+    this.#engine.events.on(name, listener)
+    return this
+  }
+
+  off<E extends CacheEventName>(name: E, listener: CacheListener<E>): this {
+    this.#engine.events.off(name, listener)
+    return this
+  }
+
+  async ready(): Promise<void> {
+    this.#assertOpen()
+    await this.#engine.store.ready()
+  }
+
+  health(): StoreHealth {
+    return this.#engine.closed ? { state: 'closed' } : this.#engine.store.health()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    // A namespace handle only closes itself; the root closes the shared engine and the store it owns.
+    if (this.#root) await this.#engine.close()
+  }
+
+  #write(options: SetOptions | undefined): ResolvedWrite {
+    if (options === undefined) return this.#defaults.write
+    if (typeof options !== 'object' || options === null)
+      throw new TierCacheError('INVALID_OPTION', 'options must be an object')
+    const defaults = this.#defaults.write
+    return {
+      ttl: options.ttl === undefined ? defaults.ttl : parseTtl(options.ttl),
+      grace: options.grace === undefined ? defaults.grace : parseDuration(options.grace, 'grace'),
+      tags: assertTags(options.tags),
+    }
+  }
+
+  #load(options: GetOrSetOptions | undefined): ResolvedLoad {
+    if (options === undefined) return this.#defaults.load
+    const write = this.#write(options)
+    const defaults = this.#defaults.load
+    const timeouts = options.timeouts
+    return {
+      ...write,
+      soft: timeouts?.soft === undefined ? defaults.soft : parseDuration(timeouts.soft, 'timeouts.soft'),
+      hard: timeouts?.hard === undefined ? defaults.hard : parseDuration(timeouts.hard, 'timeouts.hard'),
+    }
+  }
+}
+
+function assertTags(tags: unknown): readonly string[] | undefined {
+  if (tags === undefined) return undefined
+  if (!Array.isArray(tags)) throw new TierCacheError('INVALID_OPTION', 'tags must be an array of strings')
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag.length === 0)
+      throw new TierCacheError('INVALID_OPTION', 'every tag must be a non-empty string')
+  }
+  return tags.length === 0 ? undefined : tags
+}

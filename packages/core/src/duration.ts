@@ -1,0 +1,52 @@
+import { type ErrorCode, TierCacheError } from './errors.js'
+
+/** A duration: milliseconds as a number, or a string such as '500ms', '30s', '5m', '1h', '1d'. */
+export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/
+
+/** Parses a duration into milliseconds; `undefined` for anything that is not a finite, non-negative duration. */
+function toMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value !== 'string') return undefined
+  const match = DURATION_PATTERN.exec(value)
+  if (!match) return undefined
+  return Number(match[1]) * UNIT_MS[match[2]!]!
+}
+
+/** A ttl: strictly positive. Throws INVALID_TTL naming the option. */
+export function parseTtl(value: unknown, option = 'ttl'): number {
+  const ms = toMs(value)
+  if (ms === undefined || ms <= 0) {
+    throw new TierCacheError(
+      'INVALID_TTL',
+      `${option} must be a positive duration (ms or '30s'), got ${describe(value)}`,
+    )
+  }
+  return ms
+}
+
+/** A non-negative duration (grace, timeouts). Throws INVALID_DURATION naming the option. */
+export function parseDuration(value: unknown, option: string, code: ErrorCode = 'INVALID_DURATION'): number {
+  const ms = toMs(value)
+  if (ms === undefined) {
+    throw new TierCacheError(
+      code,
+      `${option} must be a non-negative duration (ms or '30s'), got ${describe(value)}`,
+    )
+  }
+  return ms
+}
+
+/** Parses an optional duration, returning `fallback` when it is undefined. */
+export function optionalDuration(value: unknown, option: string, fallback: number): number {
+  return value === undefined ? fallback : parseDuration(value, option)
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (value === null || typeof value !== 'object') return String(value)
+  return Object.prototype.toString.call(value)
+}

@@ -1,0 +1,678 @@
+import { randomUUID } from 'node:crypto'
+import { isFatalError, TierCacheError } from '../errors.js'
+import { CacheEmitter, type StaleReason } from '../events.js'
+import { RESERVED_PREFIX } from '../keys.js'
+import type { L1Entry, LocalCache } from '../l1/local-cache.js'
+import { encodeValue, type Serializer } from '../serializers/serializer.js'
+import type {
+  BusMessage,
+  InvalidationResult,
+  RemoteStore,
+  StoreEntry,
+  StoreEvent,
+} from '../store/remote-store.js'
+import { APPLIED } from '../store/remote-store.js'
+import { decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { InvalidationEpochs } from './invalidation-epochs.js'
+import { runLoader } from './loader-runner.js'
+import { TagRegistry } from './tag-registry.js'
+
+/** Options of one write, already validated and in milliseconds. */
+export interface ResolvedWrite {
+  readonly ttl: number
+  readonly grace: number
+  readonly tags: readonly string[] | undefined
+}
+
+/** Options of one getOrSet, already validated and in milliseconds. */
+export interface ResolvedLoad extends ResolvedWrite {
+  readonly soft: number | undefined
+  readonly hard: number | undefined
+}
+
+/** The part of a cache handle the engine needs: where its keys live. */
+export interface NamespaceScope {
+  /** Remote-key prefix of this namespace: 'billing:users:' (or '' without namespace). */
+  readonly prefix: string
+  /** Namespace path for events: 'billing:users' (or ''). */
+  readonly path: string
+}
+
+type RemoteRead =
+  | { readonly kind: 'hit'; readonly entry: L1Entry }
+  | { readonly kind: 'stale'; readonly entry: L1Entry }
+  | { readonly kind: 'miss' }
+  | { readonly kind: 'unavailable' }
+
+const MISS: RemoteRead = { kind: 'miss' }
+const UNAVAILABLE: RemoteRead = { kind: 'unavailable' }
+
+export interface EngineConfig {
+  readonly store: RemoteStore
+  readonly ownsStore: boolean
+  readonly serializer: Serializer
+  readonly l1: LocalCache | undefined
+  /** Prefix of the root namespace ('billing:' or ''), under which `__tc:` metadata lives. */
+  readonly rootPrefix: string
+  /** How long known tag generations are trusted without the bus (the L1 ttl). */
+  readonly tagTtlMs: number
+}
+
+/**
+ * The two-tier engine shared by a cache and all its namespaces: L1 → remote store → loader, with
+ * single-flight, grace, timeouts, tag generations and invalidation bookkeeping. The read path is the top of
+ * this class and can be read top to bottom; the facade (`create-cache.ts`) validates input before calling in.
+ */
+export class TwoTierEngine {
+  /** Tells this instance's bus messages apart from those of other instances, in or out of this process. */
+  readonly id = randomUUID()
+  readonly events = new CacheEmitter()
+  readonly store: RemoteStore
+  readonly l1: LocalCache | undefined
+  readonly serializer: Serializer
+  readonly tags: TagRegistry
+  readonly rootPrefix: string
+  readonly #ownsStore: boolean
+  readonly #l1TtlMs: number
+  readonly #inflight = new Map<string, Promise<unknown>>()
+  readonly #epochs = new InvalidationEpochs()
+  /** Keys and prefixes whose invalidation is in flight or queued: the remote tier may still hold old bytes. */
+  readonly #pendingKeys = new Map<string, number>()
+  readonly #pendingPrefixes = new Map<string, number>()
+  readonly #busChannel: string
+  readonly #detach: Array<() => void> = []
+  closed = false
+
+  constructor(config: EngineConfig) {
+    this.store = config.store
+    this.#ownsStore = config.ownsStore
+    this.serializer = config.serializer
+    this.l1 = config.l1
+    this.rootPrefix = config.rootPrefix
+    this.#l1TtlMs = config.l1?.ttlMs ?? 0
+    this.tags = new TagRegistry(config.store, `${config.rootPrefix}${RESERVED_PREFIX}tag:`, config.tagTtlMs)
+    this.#busChannel = `${config.rootPrefix}${RESERVED_PREFIX}bus`
+    const bus = config.store.bus
+    if (bus) {
+      this.#detach.push(
+        bus.subscribe(this.#busChannel, {
+          onMessage: (message) => this.#onBusMessage(message),
+          onResync: () => this.#onBusResync('bus reconnected'),
+        }),
+      )
+    }
+    const off = config.store.observe?.((event) => this.#onStoreEvent(event))
+    if (off) this.#detach.push(off)
+  }
+
+  // ── Read path ────────────────────────────────────────────────────────────────────────────────────────
+
+  /** The L1 entry for `fullKey` if it may be answered without asking anyone. The hit path: no allocation. */
+  freshL1(fullKey: string): L1Entry | undefined {
+    const entry = this.l1?.get(fullKey)
+    if (entry === undefined || entry.freshUntil <= Date.now()) return undefined
+    if (entry.tags !== undefined && this.tags.check(entry.tags, entry.generations) !== true) return undefined
+    return entry
+  }
+
+  async get(scope: NamespaceScope, key: string): Promise<unknown> {
+    const fullKey = scope.prefix + key
+    const epoch = this.#epochs.of(fullKey)
+    const remote = await this.#readRemote(fullKey, key, scope)
+    if (remote.kind === 'hit') {
+      this.#remember(fullKey, remote.entry, epoch)
+      this.#emitHit(key, scope, 'remote')
+      return remote.entry.value
+    }
+    if (remote.kind === 'unavailable') {
+      const stale = this.#staleL1(fullKey)
+      if (stale !== undefined) {
+        this.#emitStale(key, scope, 'remote-unavailable')
+        return stale.value
+      }
+    }
+    if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
+    return undefined
+  }
+
+  getOrSet(
+    scope: NamespaceScope,
+    key: string,
+    loader: () => unknown,
+    options: ResolvedLoad,
+  ): Promise<unknown> {
+    const fullKey = scope.prefix + key
+    const flying = this.#inflight.get(fullKey)
+    if (flying !== undefined) return flying
+    const flight = this.#loadThrough(scope, fullKey, key, loader, options)
+    this.#inflight.set(fullKey, flight)
+    const land = () => {
+      if (this.#inflight.get(fullKey) === flight) this.#inflight.delete(fullKey)
+    }
+    flight.then(land, land)
+    return flight
+  }
+
+  async #loadThrough(
+    scope: NamespaceScope,
+    fullKey: string,
+    key: string,
+    loader: () => unknown,
+    options: ResolvedLoad,
+  ): Promise<unknown> {
+    const epoch = this.#epochs.of(fullKey)
+    const remote = await this.#readRemote(fullKey, key, scope)
+    if (remote.kind === 'hit') {
+      this.#remember(fullKey, remote.entry, epoch)
+      this.#emitHit(key, scope, 'remote')
+      return remote.entry.value
+    }
+    const stale =
+      remote.kind === 'stale'
+        ? remote.entry
+        : remote.kind === 'unavailable'
+          ? this.#staleL1(fullKey)
+          : undefined
+    if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
+
+    // Tag generations are fetched while the loader runs, so a tagged write costs no extra latency.
+    const generations =
+      options.tags === undefined ? undefined : this.tags.resolve(options.tags).catch(() => undefined)
+    let outcome: Awaited<ReturnType<typeof runLoader>>
+    try {
+      outcome = await runLoader(loader, stale === undefined ? undefined : options.soft, options.hard)
+    } catch (error) {
+      if (this.events.has('loaderError'))
+        this.events.emit('loaderError', { key, namespace: scope.path, error })
+      if (stale !== undefined) {
+        this.#emitStale(key, scope, 'loader-error')
+        return stale.value
+      }
+      throw error
+    }
+    if (outcome.kind !== 'value') {
+      // The loader keeps running; when it finishes, its value is cached (unless invalidated meanwhile).
+      outcome.pending.then(
+        (value) =>
+          this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, undefined).catch(
+            () => undefined,
+          ),
+        (error: unknown) => {
+          if (this.events.has('loaderError'))
+            this.events.emit('loaderError', { key, namespace: scope.path, error })
+        },
+      )
+      if (stale !== undefined) {
+        this.#emitStale(
+          key,
+          scope,
+          outcome.kind === 'soft-timeout' ? 'loader-soft-timeout' : 'loader-hard-timeout',
+        )
+        return stale.value
+      }
+      throw new TierCacheError(
+        'LOADER_TIMEOUT',
+        `the loader for '${key}' did not finish within ${options.hard} ms (timeouts.hard)`,
+      )
+    }
+    const value = outcome.value
+    if (value === undefined) return value
+    const payload = encodeValue(this.serializer, value)
+    const write = this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, payload)
+    // A call pays at most one remote timeout: after a failed read, the write-back goes on in the background.
+    if (remote.kind === 'unavailable') write.catch(() => undefined)
+    else await write
+    return value
+  }
+
+  /** Reads one key from the remote tier. Never rejects, except with a fatal (misconfiguration) error. */
+  async #readRemote(fullKey: string, key: string, scope: NamespaceScope): Promise<RemoteRead> {
+    if (this.#isPending(fullKey)) return MISS
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await this.store.get(fullKey)
+    } catch (error) {
+      if (isFatalError(error)) throw error
+      this.#emitError('get', error, key, scope)
+      return UNAVAILABLE
+    }
+    if (bytes === undefined) return MISS
+    const entry = this.#decode(bytes, key, scope)
+    if (entry === undefined) return MISS
+    if (entry.tags !== undefined && !(await this.tags.verify(entry.tags, entry.generations))) return MISS
+    // An invalidation may have started while we were reading; the bytes may predate it.
+    if (this.#isPending(fullKey)) return MISS
+    return entry.expiresAt > Date.now() ? { kind: 'hit', entry } : { kind: 'stale', entry }
+  }
+
+  /** Bytes → entry; undefined (a counted miss) for bytes that are not a tiercache entry or do not decode. */
+  #decode(bytes: Uint8Array, key: string, scope: NamespaceScope): L1Entry | undefined {
+    try {
+      const envelope = decodeEnvelope(bytes)
+      const value = this.serializer.decode(envelope.payload)
+      const expiresAt = envelope.expiresAt
+      return {
+        value,
+        expiresAt,
+        staleUntil: envelope.staleUntil,
+        freshUntil: Math.min(expiresAt, Date.now() + this.#l1TtlMs),
+        tags: envelope.tags,
+        generations: envelope.generations,
+        size: bytes.length,
+      }
+    } catch (error) {
+      this.#emitError(
+        'decode',
+        new TierCacheError(
+          'DESERIALIZE_FAILED',
+          `stored bytes for '${key}' are not a readable tiercache entry: ${(error as Error)?.message}`,
+          {
+            cause: error,
+          },
+        ),
+        key,
+        scope,
+      )
+      return undefined
+    }
+  }
+
+  /** An expired L1 entry still within grace, whose tags are still valid: what fail-safe may serve. */
+  #staleL1(fullKey: string): L1Entry | undefined {
+    const entry = this.l1?.get(fullKey)
+    if (entry === undefined || entry.staleUntil <= Date.now()) return undefined
+    if (entry.tags !== undefined && this.tags.check(entry.tags, entry.generations, Date.now(), true) !== true)
+      return undefined
+    return entry
+  }
+
+  #remember(fullKey: string, entry: L1Entry, epoch: number): void {
+    if (this.l1 !== undefined && this.#epochs.of(fullKey) === epoch) this.l1.set(fullKey, entry)
+  }
+
+  // ── Batch read ───────────────────────────────────────────────────────────────────────────────────────
+
+  async getMany(scope: NamespaceScope, keys: readonly string[]): Promise<unknown[]> {
+    const values = new Array<unknown>(keys.length).fill(undefined)
+    const missing: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const entry = this.freshL1(scope.prefix + keys[i]!)
+      if (entry === undefined) missing.push(i)
+      else {
+        values[i] = entry.value
+        this.#emitHit(keys[i]!, scope, 'l1')
+      }
+    }
+    if (missing.length === 0) return values
+    const fullKeys = missing.map((i) => scope.prefix + keys[i]!)
+    const epochs = fullKeys.map((fullKey) => this.#epochs.of(fullKey))
+    let stored: Array<Uint8Array | undefined>
+    try {
+      stored = await this.store.getMany(fullKeys)
+    } catch (error) {
+      if (isFatalError(error)) throw error
+      this.#emitError('getMany', error, undefined, scope)
+      for (let j = 0; j < missing.length; j++) {
+        const stale = this.#staleL1(fullKeys[j]!)
+        if (stale !== undefined) {
+          values[missing[j]!] = stale.value
+          this.#emitStale(keys[missing[j]!]!, scope, 'remote-unavailable')
+        } else if (this.events.has('miss'))
+          this.events.emit('miss', { key: keys[missing[j]!]!, namespace: scope.path })
+      }
+      return values
+    }
+    const entries = stored.map((bytes, j) =>
+      bytes === undefined ? undefined : this.#decode(bytes, keys[missing[j]!]!, scope),
+    )
+    // One generation lookup for all tags of the batch; entries it cannot verify are misses.
+    const tags = new Set<string>()
+    for (const entry of entries) if (entry?.tags) for (const tag of entry.tags) tags.add(tag)
+    if (tags.size > 0) await this.tags.resolve([...tags]).catch(() => undefined)
+    const now = Date.now()
+    for (let j = 0; j < missing.length; j++) {
+      const entry = entries[j]
+      const key = keys[missing[j]!]!
+      const fullKey = fullKeys[j]!
+      const valid =
+        entry !== undefined &&
+        entry.expiresAt > now &&
+        !this.#isPending(fullKey) &&
+        (entry.tags === undefined || this.tags.check(entry.tags, entry.generations, now) === true)
+      if (valid) {
+        values[missing[j]!] = entry.value
+        this.#remember(fullKey, entry, epochs[j]!)
+        this.#emitHit(key, scope, 'remote')
+      } else if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
+    }
+    return values
+  }
+
+  // ── Write path ───────────────────────────────────────────────────────────────────────────────────────
+
+  /** Caches a loader's value in L1 and the remote tier, unless an invalidation happened while it loaded. */
+  async #cacheLoaded(
+    scope: NamespaceScope,
+    fullKey: string,
+    key: string,
+    value: unknown,
+    options: ResolvedWrite,
+    generations: Promise<number[] | undefined> | undefined,
+    epoch: number,
+    payload: Uint8Array | undefined,
+  ): Promise<void> {
+    if (value === undefined) return
+    let bytes = payload
+    if (bytes === undefined) {
+      try {
+        bytes = encodeValue(this.serializer, value)
+      } catch (error) {
+        this.#emitError('set', error, key, scope)
+        return
+      }
+    }
+    const stamped = generations === undefined ? undefined : await generations
+    // Tags whose generations could not be read cannot be stamped: such a value is not cached at all.
+    if (options.tags !== undefined && stamped === undefined) return
+    // Invalidated while loading: the value may predate the invalidation, so caching it would resurrect it.
+    if (this.#epochs.of(fullKey) !== epoch || this.#isPending(fullKey)) return
+    await this.#write(scope, fullKey, key, value, bytes, options, stamped, false)
+  }
+
+  /** `set`: generations are read first (known ones cost nothing), then both tiers are written. */
+  async set(scope: NamespaceScope, key: string, value: unknown, options: ResolvedWrite): Promise<void> {
+    const payload = encodeValue(this.serializer, value)
+    const fullKey = scope.prefix + key
+    this.#epochs.bump(fullKey)
+    let generations: number[] | undefined
+    if (options.tags !== undefined) {
+      try {
+        generations = await this.tags.resolve(options.tags)
+      } catch (error) {
+        if (isFatalError(error)) throw error
+        // Unverifiable tags: drop any older copy so nothing stale is served, and report.
+        this.l1?.delete(fullKey)
+        this.#emitError('set', error, key, scope)
+        return
+      }
+    }
+    await this.#write(scope, fullKey, key, value, payload, options, generations, true)
+  }
+
+  async #write(
+    scope: NamespaceScope,
+    fullKey: string,
+    key: string,
+    value: unknown,
+    payload: Uint8Array,
+    options: ResolvedWrite,
+    generations: readonly number[] | undefined,
+    announce: boolean,
+  ): Promise<void> {
+    const now = Date.now()
+    const expiresAt = now + options.ttl
+    const staleUntil = expiresAt + options.grace
+    const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
+    this.l1?.set(fullKey, {
+      value,
+      expiresAt,
+      staleUntil,
+      freshUntil: Math.min(expiresAt, now + this.#l1TtlMs),
+      tags: options.tags,
+      generations,
+      size: bytes.length,
+    })
+    try {
+      await this.store.set(fullKey, bytes, options.ttl + options.grace)
+    } catch (error) {
+      if (isFatalError(error)) throw error
+      this.#emitError('set', error, key, scope)
+      return
+    }
+    if (announce) this.#publish({ origin: this.id, keys: [fullKey] })
+  }
+
+  async setMany(
+    scope: NamespaceScope,
+    items: ReadonlyArray<{ key: string; value: unknown; payload: Uint8Array; options: ResolvedWrite }>,
+  ): Promise<void> {
+    const tags = new Set<string>()
+    for (const item of items) if (item.options.tags) for (const tag of item.options.tags) tags.add(tag)
+    let known: Map<string, number> | undefined
+    if (tags.size > 0) {
+      const list = [...tags]
+      try {
+        const generations = await this.tags.resolve(list)
+        known = new Map(list.map((tag, i) => [tag, generations[i]!]))
+      } catch (error) {
+        if (isFatalError(error)) throw error
+        this.#emitError('setMany', error, undefined, scope)
+      }
+    }
+    const now = Date.now()
+    const entries: StoreEntry[] = []
+    const fullKeys: string[] = []
+    for (const { key, value, payload, options } of items) {
+      const fullKey = scope.prefix + key
+      this.#epochs.bump(fullKey)
+      let generations: number[] | undefined
+      if (options.tags !== undefined) {
+        if (known === undefined) {
+          this.l1?.delete(fullKey)
+          continue
+        }
+        generations = options.tags.map((tag) => known!.get(tag)!)
+      }
+      const expiresAt = now + options.ttl
+      const staleUntil = expiresAt + options.grace
+      const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
+      this.l1?.set(fullKey, {
+        value,
+        expiresAt,
+        staleUntil,
+        freshUntil: Math.min(expiresAt, now + this.#l1TtlMs),
+        tags: options.tags,
+        generations,
+        size: bytes.length,
+      })
+      entries.push({ key: fullKey, value: bytes, ttlMs: options.ttl + options.grace })
+      fullKeys.push(fullKey)
+    }
+    if (entries.length === 0) return
+    try {
+      await this.store.setMany(entries)
+    } catch (error) {
+      if (isFatalError(error)) throw error
+      this.#emitError('setMany', error, undefined, scope)
+      return
+    }
+    this.#publish({ origin: this.id, keys: fullKeys })
+  }
+
+  // ── Invalidation ─────────────────────────────────────────────────────────────────────────────────────
+
+  async delete(scope: NamespaceScope, keys: readonly string[]): Promise<InvalidationResult> {
+    const fullKeys = keys.map((key) => scope.prefix + key)
+    for (const fullKey of fullKeys) {
+      this.l1?.delete(fullKey)
+      this.#epochs.bump(fullKey)
+      this.#pendingKeys.set(fullKey, (this.#pendingKeys.get(fullKey) ?? 0) + 1)
+    }
+    const settle = () => {
+      for (const fullKey of fullKeys) decrement(this.#pendingKeys, fullKey)
+    }
+    return this.#invalidate(
+      'delete',
+      scope,
+      () => this.store.delete(fullKeys),
+      settle,
+      () => ({ origin: this.id, keys: fullKeys }),
+    )
+  }
+
+  async invalidateTags(scope: NamespaceScope, tags: readonly string[]): Promise<InvalidationResult> {
+    const unique = [...new Set(tags)]
+    for (const tag of unique) this.tags.beginInvalidation(tag)
+    this.#epochs.bumpAll()
+    const genKeys = unique.map((tag) => this.tags.keyOf(tag))
+    let applied: number[] | undefined
+    const settle = () => {
+      for (let i = 0; i < unique.length; i++) {
+        if (applied !== undefined) this.tags.learn(unique[i]!, applied[i]!)
+        this.tags.endInvalidation(unique[i]!)
+      }
+    }
+    return this.#invalidate(
+      'invalidateTags',
+      scope,
+      async () => {
+        const result = await this.store.bumpGenerations(genKeys)
+        if (result.status === 'applied' && result.generations !== undefined) applied = result.generations
+        return result
+      },
+      settle,
+      () => ({
+        origin: this.id,
+        generations: genKeys.map((genKey, i): readonly [string, number] => [genKey, applied?.[i] ?? -1]),
+      }),
+    )
+  }
+
+  async clear(scope: NamespaceScope): Promise<InvalidationResult> {
+    const prefix = scope.prefix
+    this.l1?.deletePrefix(prefix)
+    this.#epochs.bumpAll()
+    this.#pendingPrefixes.set(prefix, (this.#pendingPrefixes.get(prefix) ?? 0) + 1)
+    return this.#invalidate(
+      'clear',
+      scope,
+      () => this.store.clearPrefix(prefix, `${this.rootPrefix}${RESERVED_PREFIX}`),
+      () => decrement(this.#pendingPrefixes, prefix),
+      () => ({ origin: this.id, prefixes: [prefix] }),
+    )
+  }
+
+  /**
+   * The shared shape of delete / invalidateTags / clear: apply through the store, announce on the bus, and
+   * when the store queued it, keep it pending until the replay lands, then announce again (other processes
+   * may have re-read the old value while the store was away).
+   */
+  async #invalidate(
+    operation: 'delete' | 'invalidateTags' | 'clear',
+    scope: NamespaceScope,
+    apply: () => Promise<InvalidationResult>,
+    settle: () => void,
+    message: () => BusMessage,
+  ): Promise<InvalidationResult> {
+    let result: InvalidationResult
+    try {
+      result = await apply()
+    } catch (error) {
+      settle()
+      throw error
+    }
+    if (result.status === 'applied') {
+      settle()
+      this.#publish(message())
+      return APPLIED
+    }
+    if (this.events.has('invalidationQueued'))
+      this.events.emit('invalidationQueued', { operation, namespace: scope.path })
+    result.replayed.then((outcome) => {
+      settle()
+      this.#epochs.bumpAll()
+      this.#publish(message())
+      if (this.events.has('invalidationReplayed')) {
+        this.events.emit('invalidationReplayed', { operation, namespace: scope.path, outcome })
+      }
+    })
+    return result
+  }
+
+  #isPending(fullKey: string): boolean {
+    if (this.#pendingKeys.size > 0 && this.#pendingKeys.has(fullKey)) return true
+    if (this.#pendingPrefixes.size > 0)
+      for (const prefix of this.#pendingPrefixes.keys()) if (fullKey.startsWith(prefix)) return true
+    return false
+  }
+
+  // ── Bus and store events ─────────────────────────────────────────────────────────────────────────────
+
+  #publish(message: BusMessage): void {
+    const bus = this.store.bus
+    if (bus === undefined) return
+    bus.publish(this.#busChannel, message).catch((error: unknown) => this.#emitError('publish', error))
+  }
+
+  #onBusMessage(message: BusMessage): void {
+    if (message.origin === this.id || this.closed) return
+    this.#epochs.bumpAll()
+    if (message.keys) for (const key of message.keys) this.l1?.delete(key)
+    if (message.prefixes) for (const prefix of message.prefixes) this.l1?.deletePrefix(prefix)
+    if (message.generations) {
+      for (const [genKey, generation] of message.generations) {
+        const tag = this.tags.tagOf(genKey)
+        if (tag !== undefined) this.tags.learn(tag, generation)
+      }
+    }
+  }
+
+  #onBusResync(reason: string): void {
+    this.l1?.clear()
+    this.tags.clear()
+    this.#epochs.bumpAll()
+    if (this.events.has('resync')) this.events.emit('resync', { reason })
+  }
+
+  #onStoreEvent(event: StoreEvent): void {
+    const events = this.events
+    if (events.has('store')) events.emit('store', event)
+    switch (event.type) {
+      case 'error':
+        this.#emitError(event.operation, event.error)
+        break
+      case 'retry':
+        if (events.has('retry'))
+          events.emit('retry', { operation: event.operation, attempt: event.attempt, error: event.error })
+        break
+      case 'circuit':
+        if (events.has('circuit')) events.emit('circuit', { state: event.state })
+        break
+      case 'failover':
+        if (events.has('failover')) events.emit('failover', { detail: event.detail })
+        break
+    }
+  }
+
+  #emitHit(key: string, scope: NamespaceScope, tier: 'l1' | 'remote'): void {
+    if (this.events.has('hit')) this.events.emit('hit', { key, namespace: scope.path, tier })
+  }
+
+  #emitStale(key: string, scope: NamespaceScope, reason: StaleReason): void {
+    if (this.events.has('stale')) this.events.emit('stale', { key, namespace: scope.path, reason })
+  }
+
+  #emitError(operation: string, error: unknown, key?: string, scope?: NamespaceScope): void {
+    if (!this.events.has('error')) return
+    this.events.emit('error', {
+      operation,
+      error,
+      ...(key !== undefined ? { key } : {}),
+      ...(scope !== undefined ? { namespace: scope.path } : {}),
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const detach of this.#detach) detach()
+    this.l1?.clear()
+    if (this.#ownsStore) await this.store.close()
+  }
+}
+
+function decrement(map: Map<string, number>, key: string): void {
+  const count = (map.get(key) ?? 1) - 1
+  if (count <= 0) map.delete(key)
+  else map.set(key, count)
+}

@@ -1,0 +1,48 @@
+import { TierCacheError } from './errors.js'
+
+/** Reserved sub-prefix of every namespace for tiercache's own metadata (tag generations, the bus channel). */
+export const RESERVED_SEGMENT = '__tc'
+export const RESERVED_PREFIX = `${RESERVED_SEGMENT}:`
+export const DEFAULT_MAX_KEY_BYTES = 4096
+
+/**
+ * Throws unless `key` is a non-empty string of at most `maxBytes` UTF-8 bytes outside the reserved prefix.
+ * Hot path: a key of `maxBytes / 3` UTF-16 units or fewer cannot exceed `maxBytes` in UTF-8, so the byte
+ * count (which walks the string) is only taken for long keys.
+ */
+export function assertKey(key: unknown, maxBytes: number): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new TierCacheError('INVALID_KEY', `a key must be a non-empty string, got ${keyDescription(key)}`)
+  }
+  if (key.length * 3 > maxBytes && Buffer.byteLength(key, 'utf8') > maxBytes) {
+    throw new TierCacheError(
+      'KEY_TOO_LONG',
+      `key is ${Buffer.byteLength(key, 'utf8')} bytes, the limit is ${maxBytes}`,
+    )
+  }
+  if (key.charCodeAt(0) === 95 /* _ */ && key.startsWith(RESERVED_PREFIX)) {
+    throw new TierCacheError(
+      'INVALID_KEY',
+      `keys starting with '${RESERVED_PREFIX}' are reserved for tiercache metadata`,
+    )
+  }
+}
+
+function keyDescription(key: unknown): string {
+  if (key === '') return 'an empty string'
+  return key === null ? 'null' : typeof key
+}
+
+/** Validates a namespace name and returns it. */
+export function assertNamespace(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.split(':').some((part) => part === '')) {
+    throw new TierCacheError(
+      'INVALID_NAMESPACE',
+      `a namespace must be a non-empty string without empty ':' segments`,
+    )
+  }
+  if (name.split(':').includes(RESERVED_SEGMENT)) {
+    throw new TierCacheError('INVALID_NAMESPACE', `'${RESERVED_SEGMENT}' is reserved for tiercache metadata`)
+  }
+  return name
+}

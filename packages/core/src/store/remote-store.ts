@@ -1,0 +1,130 @@
+/**
+ * The remote-store SPI: what a backend (memory, Redis standalone, Sentinel, Cluster) implements so the
+ * two-tier engine can use it. Stores move opaque bytes; the engine owns encoding, expiry, grace and tags.
+ *
+ * The contract every implementation keeps:
+ * - **Bounded.** Every method settles within the store's own timeouts (default ≤ 1 s for a read). A store
+ *   that cannot reach its server rejects (or, for invalidations, queues); it never hangs.
+ * - **Classified errors.** Transient failures reject with any error (the engine fails open on them);
+ *   misconfiguration rejects with a fatal `TierCacheError` (`ADAPTER_MISSING`, `AUTH_FAILED`), which the
+ *   engine passes to the caller instead of hiding it.
+ * - **Invalidations are never lost.** `delete`, `bumpGenerations` and `clearPrefix` either apply or queue
+ *   for replay and say which in their `InvalidationResult`.
+ * - **Physical TTLs.** `ttlMs` is how long the server keeps the bytes (the engine passes ttl + grace).
+ */
+export interface RemoteStore {
+  /** 'memory' | 'redis' | 'sentinel' | 'cluster' | a custom name; used in telemetry (`db.system.name`). */
+  readonly kind: string
+  /** Resolves once the store can serve; rejects with a fatal TierCacheError on misconfiguration. */
+  ready(): Promise<void>
+  get(key: string): Promise<Uint8Array | undefined>
+  /** Values in key order; `undefined` for a missing key. Batched (one round trip per node where possible). */
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
+  setMany(entries: readonly StoreEntry[]): Promise<void>
+  delete(keys: readonly string[]): Promise<InvalidationResult>
+  /** Current generation of each generation key (a tag stamp); 0 where none was ever bumped. */
+  getGenerations(keys: readonly string[]): Promise<number[]>
+  /** Increments each generation key (INCR). `generations` holds the new values when applied. */
+  bumpGenerations(keys: readonly string[]): Promise<InvalidationResult & { generations?: number[] }>
+  /** Removes every key that starts with `prefix`, except keys starting with `keepPrefix`. */
+  clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult>
+  /** The cross-process invalidation bus, where the backend has one. */
+  readonly bus?: InvalidationBus
+  /** Subscribe to store happenings (errors, retries, failovers, breaker changes). Returns an unsubscribe. */
+  observe?(listener: StoreListener): () => void
+  health(): StoreHealth
+  /** Releases connections. Pending replays are given a short chance to flush. */
+  close(): Promise<void>
+}
+
+export interface StoreEntry {
+  readonly key: string
+  readonly value: Uint8Array
+  readonly ttlMs: number
+}
+
+/**
+ * What happened to an invalidation. `queued` means the store could not apply it within its deadline and
+ * will replay it when the server is back; `replayed` settles then (`'dropped'` only if the store was closed
+ * first). A store whose replay queue overflows must over-invalidate (e.g. clear the namespace), never drop.
+ */
+export type InvalidationResult =
+  | { readonly status: 'applied' }
+  | { readonly status: 'queued'; readonly replayed: Promise<'applied' | 'dropped'> }
+
+export const APPLIED: InvalidationResult = Object.freeze({ status: 'applied' })
+
+export type StoreHealthState = 'ready' | 'connecting' | 'degraded' | 'down' | 'closed'
+
+export interface StoreHealth {
+  readonly state: StoreHealthState
+  /** Circuit breaker state, where the store has one. */
+  readonly circuit?: 'closed' | 'open' | 'half-open'
+  /** Invalidations waiting for replay. */
+  readonly queuedInvalidations?: number
+  /** Free-form detail: current master, known nodes, last error. */
+  readonly detail?: Readonly<Record<string, unknown>>
+}
+
+/** Messages on the invalidation bus. Keys, tag keys and prefixes are full remote keys. */
+export interface BusMessage {
+  /** Id of the cache instance that sent it, so an instance ignores its own messages. */
+  readonly origin: string
+  readonly keys?: readonly string[]
+  /** Generation keys with the generation they were bumped to (-1 when unknown: drop the local copy). */
+  readonly generations?: ReadonlyArray<readonly [string, number]>
+  readonly prefixes?: readonly string[]
+}
+
+export interface BusSubscriber {
+  onMessage(message: BusMessage): void
+  /** Messages may have been missed (subscriber reconnected): drop everything local that could be stale. */
+  onResync(): void
+}
+
+export interface InvalidationBus {
+  /** Best effort and fail-open: resolves even when the message could not be sent (reported via observe). */
+  publish(channel: string, message: BusMessage): Promise<void>
+  /** Starts delivering messages on `channel`. Returns an unsubscribe. */
+  subscribe(channel: string, subscriber: BusSubscriber): () => void
+}
+
+export type StoreEvent =
+  | { readonly type: 'error'; readonly operation: string; readonly error: unknown }
+  | { readonly type: 'retry'; readonly operation: string; readonly attempt: number; readonly error: unknown }
+  | { readonly type: 'circuit'; readonly state: 'closed' | 'open' | 'half-open' }
+  | { readonly type: 'failover'; readonly detail: Readonly<Record<string, unknown>> }
+  | { readonly type: 'invalidation-queued'; readonly operation: string; readonly queueSize: number }
+  | { readonly type: 'invalidation-replayed'; readonly count: number }
+  | { readonly type: 'invalidation-overflow'; readonly dropped: number }
+  | { readonly type: 'topology'; readonly detail: Readonly<Record<string, unknown>> }
+
+export type StoreListener = (event: StoreEvent) => void
+
+/**
+ * What an adapter package exports: `createStore(config)`. `config.url` is the URL as given (if any) and
+ * `config.parsed` its parsed form; the other fields are the options form (`tls`, `password`, …).
+ */
+export interface StoreConfig {
+  readonly url?: string
+  readonly parsed?: ParsedStoreUrl
+  readonly [option: string]: unknown
+}
+
+export interface StoreAdapterModule {
+  createStore(config: StoreConfig): RemoteStore
+}
+
+/** A store URL taken apart; produced by core so every adapter reads URLs the same way. */
+export interface ParsedStoreUrl {
+  /** Lower-case scheme without ':' ('redis', 'rediss', 'valkey', 'redis+sentinel', …). */
+  readonly scheme: string
+  readonly tls: boolean
+  readonly username?: string
+  readonly password?: string
+  readonly hosts: ReadonlyArray<{ readonly host: string; readonly port: number }>
+  /** Path without the leading '/': the db number for standalone, the master name for sentinel. */
+  readonly path: string
+  readonly params: Readonly<Record<string, string>>
+}
