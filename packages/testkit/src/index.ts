@@ -4,7 +4,7 @@ export { type DockerStatus, dockerAvailable } from './docker.js'
 export { keySlot } from './key-slot.js'
 export { freePort } from './ports.js'
 export type { NodeControl, RedisNode } from './process.js'
-export { command, RespError, type RespOptions, type RespReply } from './resp-client.js'
+export { command, RespConnection, RespError, type RespOptions, type RespReply } from './resp-client.js'
 export { type SentinelOptions, type SentinelTopology, startSentinel } from './sentinel.js'
 export {
   type AclUser,

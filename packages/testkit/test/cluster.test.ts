@@ -1,4 +1,13 @@
-import { type ClusterTopology, command, keySlot, redisBinary, startCluster } from '@tiercache/testkit'
+import {
+  type ClusterTopology,
+  command,
+  keySlot,
+  RespConnection,
+  RespError,
+  type RespReply,
+  redisBinary,
+  startCluster,
+} from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isAlive } from './helpers.js'
 
@@ -12,6 +21,32 @@ function keyFor(slot: number, prefix: string): string {
     if (keySlot(key) === slot) return key
   }
   throw new Error(`no key for slot ${slot}`)
+}
+
+/** A tiny cluster client for the test: follows MOVED, ASK (with ASKING) and TRYAGAIN. */
+async function routed(args: Array<string | number>, port: number): Promise<RespReply> {
+  for (let hop = 0; hop < 10; hop++) {
+    const conn = await RespConnection.open('127.0.0.1', port, PW)
+    try {
+      const reply = await conn.send(args)
+      if (!(reply instanceof RespError)) return reply
+      const redirect = /^(MOVED|ASK) \d+ [\d.]+:(\d+)/.exec(reply.message)
+      if (redirect?.[1] === 'MOVED') port = Number(redirect[2])
+      else if (redirect?.[1] === 'ASK') {
+        const target = await RespConnection.open('127.0.0.1', Number(redirect[2]), PW)
+        try {
+          await target.call(['ASKING'])
+          return await target.call(args)
+        } finally {
+          target.close()
+        }
+      } else if (reply.code === 'TRYAGAIN') await new Promise((r) => setTimeout(r, 10))
+      else throw reply
+    } finally {
+      conn.close()
+    }
+  }
+  throw new Error(`too many redirects for ${args.join(' ')}`)
 }
 
 describe.skipIf(!bin.available)(`cluster (${bin.available ? bin.binary : bin.reason})`, () => {
@@ -63,6 +98,40 @@ describe.skipIf(!bin.available)(`cluster (${bin.available ? bin.binary : bin.rea
       expect(await command(b!.host, b!.port, ['GET', key], PW)).toBe(`v-${key}`)
       await expect(command(a!.host, a!.port, ['GET', key], PW)).rejects.toThrow(/MOVED/)
     }
+  })
+
+  it('reshard works while a client keeps writing and reading the moving slots', async () => {
+    const [a, b] = await topo.masters()
+    const slots = (await command(a!.host, a!.port, ['CLUSTER', 'SLOTS'], PW)) as Array<
+      [number, number, [string, number]]
+    >
+    const start = slots.filter((r) => r[2][1] === a!.port).sort((x, y) => x[0] - y[0])[0]![0]
+    const keys = Array.from({ length: 20 }, (_, i) => keyFor(start + i, 'load'))
+    for (const key of keys) await routed(['SET', key, 'init'], a!.port)
+    let done = false
+    let ops = 0
+    const errors: unknown[] = []
+    const load = (async () => {
+      // bounded: stops when the reshard is done or after 3000 round trips
+      for (let i = 0; !done && i < 1_500; i++) {
+        const key = keys[i % keys.length]!
+        try {
+          await routed(['SET', key, `v${i}`], a!.port)
+          const got = await routed(['GET', key], a!.port)
+          if (got !== `v${i}`) errors.push(`${key}: ${String(got)} != v${i}`)
+          ops++
+        } catch (error) {
+          errors.push(error)
+        }
+      }
+    })()
+    await topo.reshard({ from: a!, to: b!, slots: 20 })
+    done = true
+    await load
+    console.log(`reshard of 20 slots under load: ${ops} SET+GET pairs, ${errors.length} errors`)
+    expect(errors).toEqual([])
+    expect(ops).toBeGreaterThan(0)
+    for (const key of keys) expect(await command(b!.host, b!.port, ['EXISTS', key], PW)).toBe(1)
   })
 
   it('kill a master: waitForFailover returns its replica, which owns its slots', async () => {
