@@ -213,7 +213,12 @@ export async function waitUntil<T>(
       const value = await probe()
       if (value !== false && value !== undefined) return value
     } catch (error) {
-      if (error instanceof StartError || error instanceof RespError) throw error
+      // A dead process or bad credentials will not get better; anything else (LOADING, refused, …) may.
+      if (
+        error instanceof StartError ||
+        (error instanceof RespError && /NOAUTH|WRONGPASS|NOPERM/.test(error.code))
+      )
+        throw error
       lastError = error
     }
     if (Date.now() > deadline) {

@@ -23,6 +23,8 @@ function keyFor(slot: number, prefix: string): string {
   throw new Error(`no key for slot ${slot}`)
 }
 
+const redirects = { MOVED: 0, ASK: 0, TRYAGAIN: 0 }
+
 /** A tiny cluster client for the test: follows MOVED, ASK (with ASKING) and TRYAGAIN. */
 async function routed(args: Array<string | number>, port: number): Promise<RespReply> {
   for (let hop = 0; hop < 10; hop++) {
@@ -31,6 +33,7 @@ async function routed(args: Array<string | number>, port: number): Promise<RespR
       const reply = await conn.send(args)
       if (!(reply instanceof RespError)) return reply
       const redirect = /^(MOVED|ASK) \d+ [\d.]+:(\d+)/.exec(reply.message)
+      if (reply.code === 'MOVED' || reply.code === 'ASK' || reply.code === 'TRYAGAIN') redirects[reply.code]++
       if (redirect?.[1] === 'MOVED') port = Number(redirect[2])
       else if (redirect?.[1] === 'ASK') {
         const target = await RespConnection.open('127.0.0.1', Number(redirect[2]), PW)
@@ -128,7 +131,9 @@ describe.skipIf(!bin.available)(`cluster (${bin.available ? bin.binary : bin.rea
     await topo.reshard({ from: a!, to: b!, slots: 20 })
     done = true
     await load
-    console.log(`reshard of 20 slots under load: ${ops} SET+GET pairs, ${errors.length} errors`)
+    console.log(
+      `reshard of 20 slots under load: ${ops} SET+GET pairs, ${errors.length} errors, redirects ${JSON.stringify(redirects)}`,
+    )
     expect(errors).toEqual([])
     expect(ops).toBeGreaterThan(0)
     for (const key of keys) expect(await command(b!.host, b!.port, ['EXISTS', key], PW)).toBe(1)
