@@ -1,0 +1,93 @@
+import { isFatalError, TierCacheError } from '@tiercache/core'
+import { describe, expect, it } from 'vitest'
+import { classifyRedisError, isFailoverSignal, replyCode, toFatalError } from '../src/resilience/classify.js'
+
+function reply(message: string): Error {
+  return Object.assign(new Error(message), { name: 'ReplyError' })
+}
+function sys(code: string): Error {
+  return Object.assign(new Error(`connect ${code} 127.0.0.1:1`), { code })
+}
+
+describe('classifyRedisError', () => {
+  it.each([
+    ['ECONNREFUSED', sys('ECONNREFUSED')],
+    ['ECONNRESET', sys('ECONNRESET')],
+    ['EPIPE', sys('EPIPE')],
+    ['ETIMEDOUT', sys('ETIMEDOUT')],
+    ['Connection is closed', new Error('Connection is closed.')],
+    ['offline queue off', new Error("Stream isn't writeable and enableOfflineQueue options is false")],
+    ['command timeout', new Error('Command timed out')],
+    [
+      'MaxRetriesPerRequestError',
+      Object.assign(new Error('Reached the max retries per request limit'), {
+        name: 'MaxRetriesPerRequestError',
+      }),
+    ],
+    ['READONLY', reply("READONLY You can't write against a read only replica.")],
+    ['LOADING', reply('LOADING Redis is loading the dataset in memory')],
+    ['MASTERDOWN', reply('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no')],
+    ['TRYAGAIN', reply('TRYAGAIN Multiple keys request during rehashing of slot')],
+    ['CLUSTERDOWN', reply('CLUSTERDOWN The cluster is down')],
+    ['MOVED', reply('MOVED 3999 127.0.0.1:6381')],
+    ['ASK', reply('ASK 3999 127.0.0.1:6381')],
+    ['redirection storm', new Error('Too many Cluster redirections. Last error: MOVED 1 x:1')],
+    ['CIRCUIT_OPEN', new TierCacheError('CIRCUIT_OPEN', 'open')],
+    ['STORE_UNAVAILABLE', new TierCacheError('STORE_UNAVAILABLE', 'down')],
+  ])('%s is retryable', (_name, error) => {
+    expect(classifyRedisError(error)).toBe('retryable')
+  })
+
+  it.each([
+    ['NOAUTH', reply('NOAUTH Authentication required.')],
+    ['WRONGPASS', reply('WRONGPASS invalid username-password pair or user is disabled.')],
+    ['ERR invalid password (old servers)', reply('ERR invalid password')],
+    ['AUTH_FAILED', new TierCacheError('AUTH_FAILED', 'bad')],
+  ])('%s is fatal', (_name, error) => {
+    expect(classifyRedisError(error)).toBe('fatal')
+  })
+
+  it.each([
+    ['WRONGTYPE', reply('WRONGTYPE Operation against a key holding the wrong kind of value')],
+    ['NOPERM', reply('NOPERM this user has no permissions to access one of the keys used as arguments')],
+    ['ERR syntax', reply('ERR syntax error')],
+    ['ERR unknown command', reply("ERR unknown command 'FOO'")],
+    ['OOM', reply('OOM command not allowed when used memory > maxmemory')],
+    ['a plain bug', new TypeError('x is not a function')],
+    ['not an error', 'boom'],
+    ['null', null],
+    ['INVALID_KEY', new TierCacheError('INVALID_KEY', 'bad key')],
+  ])('%s is permanent', (_name, error) => {
+    expect(classifyRedisError(error)).toBe('permanent')
+  })
+})
+
+describe('isFailoverSignal', () => {
+  it('is true for READONLY, MASTERDOWN and connection loss', () => {
+    expect(isFailoverSignal(reply("READONLY You can't write against a read only replica."))).toBe(true)
+    expect(isFailoverSignal(reply('MASTERDOWN Link with MASTER is down'))).toBe(true)
+    expect(isFailoverSignal(sys('ECONNRESET'))).toBe(true)
+    expect(isFailoverSignal(new Error('Connection is closed.'))).toBe(true)
+  })
+  it('is false for LOADING, MOVED, WRONGTYPE, timeouts and the open circuit', () => {
+    expect(isFailoverSignal(reply('LOADING Redis is loading'))).toBe(false)
+    expect(isFailoverSignal(reply('MOVED 1 127.0.0.1:1'))).toBe(false)
+    expect(isFailoverSignal(reply('WRONGTYPE x'))).toBe(false)
+    expect(isFailoverSignal(new TierCacheError('CIRCUIT_OPEN', 'open'))).toBe(false)
+  })
+})
+
+describe('replyCode / toFatalError', () => {
+  it('reads the reply prefix', () => {
+    expect(replyCode(reply('READONLY x'))).toBe('READONLY')
+    expect(replyCode(new Error('Connection is closed.'))).toBeUndefined()
+  })
+  it('turns auth errors into a fatal AUTH_FAILED and leaves the rest alone', () => {
+    const fatal = toFatalError(reply('WRONGPASS invalid username-password pair'))
+    expect(fatal).toBeInstanceOf(TierCacheError)
+    expect(fatal?.code).toBe('AUTH_FAILED')
+    expect(isFatalError(fatal)).toBe(true)
+    expect(toFatalError(reply('READONLY x'))).toBeUndefined()
+    expect(toFatalError(reply('WRONGTYPE x'))).toBeUndefined()
+  })
+})
