@@ -77,12 +77,10 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
       `'${shown}' needs the sentinel master name as its path, e.g. /mymaster`,
     )
   }
-  if (
-    (scheme === 'redis' || scheme === 'rediss' || scheme === 'valkey' || scheme === 'valkeys') &&
-    path !== ''
-  ) {
-    if (!/^\d+$/.test(path))
+  if (scheme === 'redis' || scheme === 'rediss' || scheme === 'valkey' || scheme === 'valkeys') {
+    if (path !== '' && !/^\d+$/.test(path))
       throw new TierCacheError('INVALID_URL', `the path of '${shown}' must be a db number`)
+    // A standalone URL names one server, with or without a db path.
     if (hosts.length > 1)
       throw new TierCacheError(
         'INVALID_URL',
