@@ -425,7 +425,11 @@ export class TwoTierEngine {
     try {
       await this.store.set(fullKey, bytes, options.ttl + options.grace)
     } catch (error) {
-      if (isFatalError(error)) throw error
+      if (isFatalError(error)) {
+        // Misconfigured, not sick: the write failed, so L1 must not answer later reads with its value.
+        this.l1?.delete(fullKey)
+        throw error
+      }
       this.#emitError('set', error, key, scope)
       return
     }
@@ -482,7 +486,10 @@ export class TwoTierEngine {
     try {
       await this.store.setMany(entries)
     } catch (error) {
-      if (isFatalError(error)) throw error
+      if (isFatalError(error)) {
+        for (const fullKey of fullKeys) this.l1?.delete(fullKey)
+        throw error
+      }
       this.#emitError('setMany', error, undefined, scope)
       return
     }
