@@ -1,0 +1,36 @@
+import { fullJitterDelay, isFailoverSignal, replyCode } from '@tiercache/redis'
+import type { RedisOptions } from 'ioredis'
+import { type ConnectionHooks, type ResolvedSentinelOptions, toIoredisOptions } from './options.js'
+
+/**
+ * The reconnect policy of every Sentinel-managed connection.
+ * - READONLY: we are talking to a node that was demoted (manual `SENTINEL FAILOVER`, or an old master that
+ *   came back as a replica). Reply 2 = drop the connection, re-resolve the master through the sentinels,
+ *   and resend the command there — the fix for the classic "READONLY You can't write against a read only
+ *   replica" after a failover.
+ * - MASTERDOWN (a replica that lost its master): reconnect, but fail the command so the store's own
+ *   retry/deadline decides.
+ * Reconnects are quick (≤ ~0.5 s, full jitter) because a failover on a 1 s down-after is over in seconds.
+ */
+export const SENTINEL_HOOKS: ConnectionHooks = {
+  reconnectOnError: (error) => {
+    if (replyCode(error) === 'READONLY') return 2
+    return isFailoverSignal(error) ? 1 : false
+  },
+  retryStrategy: (attempt) => 20 + fullJitterDelay(attempt, 50, 500),
+  sentinelRetryStrategy: (attempt) => 100 + fullJitterDelay(attempt, 100, 2_000),
+}
+
+/**
+ * ioredis options for one connection of a Sentinel store: the Sentinel part from the URL / options, with
+ * `base` (the Redis store's own connection settings: timeouts, offline queue, …) underneath.
+ */
+export function sentinelConnectionOptions(
+  options: ResolvedSentinelOptions,
+  role: 'master' | 'replica',
+  base: RedisOptions = {},
+): RedisOptions {
+  // Host/port/path of a standalone connection must not leak into a Sentinel one.
+  const { host: _host, port: _port, path: _path, ...rest } = base as RedisOptions & { path?: string }
+  return { ...rest, ...toIoredisOptions(options, role === 'replica' ? 'slave' : 'master', SENTINEL_HOOKS) }
+}
