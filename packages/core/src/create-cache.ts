@@ -222,15 +222,17 @@ class CacheHandle implements Cache {
   async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     this.#assertOpen()
     assertKey(key, this.#defaults.maxKeyBytes)
+    // Validated before the L1 lookup: bad input must fail on every call, not only on the first miss.
+    if (typeof loader !== 'function')
+      throw new TierCacheError('INVALID_OPTION', 'getOrSet needs a loader function')
+    const load = this.#load(options)
     const entry = this.#engine.freshL1(this.#scope.prefix + key)
     if (entry !== undefined) {
       if (this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
       return entry.value as T
     }
-    if (typeof loader !== 'function')
-      throw new TierCacheError('INVALID_OPTION', 'getOrSet needs a loader function')
-    return (await this.#engine.getOrSet(this.#scope, key, loader, this.#load(options))) as T
+    return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
   }
 
   async delete(keys: string | readonly string[]): Promise<InvalidationResult> {
