@@ -28,6 +28,10 @@ describe('get / set / delete', () => {
   it('caches falsy values (null, 0, false, "") as hits, not misses', async () => {
     const { cache } = setup({ l1: false })
     let calls = 0
+    const load = () => {
+      calls++
+      return 'loaded'
+    }
     for (const [key, value] of [
       ['null', null],
       ['zero', 0],
@@ -36,7 +40,7 @@ describe('get / set / delete', () => {
     ] as const) {
       await cache.set(key, value)
       expect(await cache.get(key)).toBe(value)
-      expect(await cache.getOrSet(key, () => (calls++, 'loaded'))).toBe(value)
+      expect(await cache.getOrSet(key, load)).toBe(value)
     }
     expect(calls).toBe(0)
   })
@@ -219,8 +223,12 @@ describe('bad input is a TierCacheError at the call and writes nothing', () => {
   it('a loader returning undefined is returned but not cached', async () => {
     const { cache, store } = setup()
     let calls = 0
-    expect(await cache.getOrSet('k', () => (calls++, undefined))).toBeUndefined()
-    expect(await cache.getOrSet('k', () => (calls++, undefined))).toBeUndefined()
+    const load = () => {
+      calls++
+      return undefined
+    }
+    expect(await cache.getOrSet('k', load)).toBeUndefined()
+    expect(await cache.getOrSet('k', load)).toBeUndefined()
     expect(calls).toBe(2)
     expect(store.size).toBe(0)
   })
