@@ -75,7 +75,11 @@ function assertEncodable(value: unknown, seen: Set<object>, depth: number): void
   } else if (object instanceof Set || Array.isArray(object)) {
     for (const item of object as Iterable<unknown>) assertEncodable(item, seen, depth + 1)
   } else {
-    for (const key in object) assertEncodable((object as Record<string, unknown>)[key], seen, depth + 1)
+    for (const key in object) {
+      // msgpackr renames an own '__proto__' key to '__proto_' on decode (its prototype-pollution guard).
+      if (key === '__proto__') throw new TypeError(`an object with an own '__proto__' key cannot be cached`)
+      assertEncodable((object as Record<string, unknown>)[key], seen, depth + 1)
+    }
   }
   seen.delete(object)
 }
@@ -86,7 +90,11 @@ export function encodeValue(serializer: Serializer, value: unknown): Uint8Array 
     if (serializer === msgpackSerializer && typeof value !== 'string' && typeof value !== 'number') {
       assertEncodable(value, new Set(), 0)
     }
-    return serializer.encode(value)
+    const bytes = serializer.encode(value)
+    // A custom encode returning a string (or anything else) would be stored as garbage bytes.
+    if (!(bytes instanceof Uint8Array))
+      throw new TypeError(`encode returned ${describe(bytes)}, not a Uint8Array`)
+    return bytes
   } catch (error) {
     throw new TierCacheError(
       'SERIALIZE_FAILED',
