@@ -1,3 +1,38 @@
+import type { RemoteStore, StoreConfig } from '@tiercache/core'
+import { Redis } from 'ioredis'
+import { resolveStandaloneOptions } from './options.js'
+import { RedisStore } from './store.js'
+
+export type { RedisBusInit } from './bus.js'
+export { RedisInvalidationBus } from './bus.js'
+export type { RedisStoreOptions, RedisTuning } from './options.js'
+export {
+  baseClientOptions,
+  resolveStandaloneOptions,
+  resolveTls,
+  resolveTuning,
+  TUNING_DEFAULTS,
+} from './options.js'
+export type { RedisStoreInit } from './store.js'
+export { escapeGlob, RedisStore } from './store.js'
+
+/** The adapter entry core imports for `redis://`, `rediss://`, `valkey://`, `valkeys://` and `{ type: 'redis' }`. */
+export function createStore(config: StoreConfig): RemoteStore {
+  const { client, tuning } = resolveStandaloneOptions(config)
+  return new RedisStore({
+    kind: 'redis',
+    tuning,
+    createClient: (role) =>
+      new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
+    describe: () => ({
+      host: client.host,
+      port: client.port,
+      db: client.db ?? 0,
+      tls: client.tls !== undefined,
+    }),
+  })
+}
+
 export type { CircuitBreakerOptions, CircuitStateName } from './resilience/breaker.js'
 export { BREAKER_DEFAULTS, CircuitBreaker } from './resilience/breaker.js'
 export type { RedisErrorCategory } from './resilience/classify.js'
