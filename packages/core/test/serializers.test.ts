@@ -4,18 +4,19 @@ import {
   MemoryStore,
   msgpackSerializer,
   type Serializer,
+  type SerializerOption,
   TierCacheError,
 } from '@tiercache/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
 /** A cache with L1 off, so every read decodes the bytes the store holds. */
-function remoteOnly(serializer?: Parameters<typeof createCache>[0]['serializer']) {
+function remoteOnly(serializer?: SerializerOption) {
   const store = new MemoryStore()
   return { store, cache: createCache({ store, l1: false, ...(serializer ? { serializer } : {}) }) }
 }
 
-async function roundTrip(value: unknown, serializer?: Parameters<typeof createCache>[0]['serializer']) {
+async function roundTrip(value: unknown, serializer?: SerializerOption) {
   const { cache } = remoteOnly(serializer)
   await cache.set('k', value)
   return cache.get('k')
@@ -154,7 +155,7 @@ describe('custom serializer', () => {
         throw boom
       },
       decode: () => 1,
-    } as Serializer)
+    } as unknown as Serializer)
     const error = await cache.set('k', 1).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(TierCacheError)
     expect(error).toMatchObject({ code: 'SERIALIZE_FAILED', cause: boom })
