@@ -1,0 +1,552 @@
+import type {
+  InvalidationResult,
+  RemoteStore,
+  StoreConfig,
+  StoreEntry,
+  StoreEvent,
+  StoreHealth,
+  StoreListener,
+} from '@tiercache/core'
+import { APPLIED, isTierCacheError, TierCacheError } from '@tiercache/core'
+import {
+  CircuitBreaker,
+  classifyRedisError,
+  type QueuedInvalidation,
+  ReplayQueue,
+  retryWithDeadline,
+  toFatalError,
+} from '@tiercache/redis'
+import { Cluster } from 'ioredis'
+import { ClusterBus } from './cluster-bus.js'
+import { diagnoseCluster, reason } from './diagnose.js'
+import { type ResolvedClusterOptions, resolveClusterOptions, toIoredisOptions } from './options.js'
+import { groupBySlot, SlotBatcher, type SlotCommand, slotOf } from './slot-batcher.js'
+import { TopologyWatch } from './topology-watch.js'
+
+const SCAN_COUNT = 1000
+/** Replay attempts of queued invalidations while the queue is not empty. */
+const REPLAY_INTERVAL_MS = 500
+/** At most one forced slot refresh per this many ms (every failing call asks for one). */
+const REFRESH_THROTTLE_MS = 100
+
+/**
+ * The Redis/Valkey Cluster remote tier (`redis+cluster://h1:7000,h2:7001`).
+ *
+ * - Routing is ioredis's (slot map, MOVED/ASK, TRYAGAIN); multi-key work is grouped by slot and node by
+ *   {@link SlotBatcher}: one pipeline per node, one MGET/UNLINK per slot.
+ * - Every call is bounded by its deadline (reads and writes 1 s, invalidations 3 s by default) and retried
+ *   by the resilience kit of `@tiercache/redis` (classification, full-jitter backoff, deadline), after a
+ *   topology refresh, for errors a retry can fix (lost connection, timeout, CLUSTERDOWN, MOVED storms…).
+ * - One circuit breaker per master: a dead or paused master makes calls for its slots fail fast while
+ *   the other masters keep serving.
+ * - Invalidations that cannot be applied within their deadline are queued ({@link ReplayQueue}) and replayed
+ *   when the cluster answers again.
+ * - Start-up and connection problems are diagnosed (`no seed node answered`, AUTH_FAILED,
+ *   CLUSTER_NOT_READY) instead of ioredis's "Failed to refresh slots cache".
+ */
+export class ClusterStore implements RemoteStore {
+  readonly kind = 'cluster'
+  readonly bus: ClusterBus
+  readonly options: ResolvedClusterOptions
+  readonly #cluster: Cluster
+  readonly #batcher: SlotBatcher
+  readonly #queue: ReplayQueue
+  readonly #listeners = new Set<StoreListener>()
+  readonly #breakers = new Map<string, CircuitBreaker>()
+  readonly #watch: TopologyWatch
+  #connecting: Promise<void> | undefined
+  #fatal: TierCacheError | undefined
+  #diagnosis: TierCacheError | undefined
+  #diagnosing: Promise<TierCacheError> | undefined
+  #lastClientError: unknown
+  #lastRefresh = 0
+  #replayTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(config: StoreConfig) {
+    this.options = resolveClusterOptions(config)
+    this.#cluster = new Cluster(
+      this.options.nodes.map((node) => ({ host: node.host, port: node.port })),
+      toIoredisOptions(this.options),
+    )
+    this.#batcher = new SlotBatcher(this.#cluster)
+    this.#queue = new ReplayQueue({
+      onOverflow: (dropped) => this.#emit({ type: 'invalidation-overflow', dropped }),
+    })
+    this.bus = new ClusterBus(this.#cluster, this.options, (event) => this.#emit(event))
+    this.#watch = new TopologyWatch(this.#cluster, (event) => this.#emit(event))
+    this.#wireClient()
+  }
+
+  /** The underlying ioredis Cluster (diagnostics, tests). Do not send commands around the store. */
+  get client(): Cluster {
+    return this.#cluster
+  }
+
+  /** Pipelines sent and commands re-sent after redirects (per-node batching, for tests and telemetry). */
+  get batchStats() {
+    return this.#batcher.stats
+  }
+
+  #wireClient(): void {
+    const cluster = this.#cluster
+    // Errors are diagnosed and reported through observe(); without a listener ioredis would print them.
+    cluster.on('error', (error: unknown) => this.#onClientError(error))
+    cluster.on('node error', (error: unknown, node: string) => this.#onClientError(error, node))
+    cluster.on('ready', () => {
+      this.#diagnosis = undefined
+      this.#watch.check()
+      this.bus.poke()
+      this.#scheduleReplay(0)
+    })
+    cluster.on('refresh', () => {
+      this.#watch.check()
+      if (this.#queue.size > 0) this.#scheduleReplay(0)
+    })
+  }
+
+  #onClientError(error: unknown, node?: string): void {
+    const unwrapped = (error as { lastNodeError?: unknown })?.lastNodeError ?? error
+    this.#lastClientError =
+      node === undefined
+        ? unwrapped
+        : Object.assign(new Error(`${node}: ${reason(unwrapped)}`), { cause: unwrapped })
+    const fatal = toFatalError(unwrapped, node === undefined ? 'the cluster' : `cluster node ${node}`)
+    if (fatal !== undefined && this.#fatal === undefined) {
+      // Wrong credentials do not heal by retrying: stop reconnecting and reject every call with it.
+      this.#fatal = fatal
+      this.#emit({ type: 'error', operation: 'connect', error: fatal })
+      this.#cluster.disconnect()
+    }
+  }
+
+  #emit(event: StoreEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event)
+      } catch {
+        // A listener's bug must not break the store.
+      }
+    }
+  }
+
+  observe(listener: StoreListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  // ── Connection and readiness ─────────────────────────────────────────────────────────────────────
+
+  #connect(): void {
+    if (this.#connecting !== undefined || this.#closed) return
+    this.#connecting = this.#cluster.connect().catch(() => {
+      // ioredis keeps reconnecting (clusterRetryStrategy); the reason is diagnosed on demand.
+    })
+  }
+
+  ready(): Promise<void> {
+    return this.#awaitReady(this.options.readyTimeoutMs)
+  }
+
+  /** Resolves when the client has a topology; rejects with the fatal error or the diagnosis otherwise. */
+  async #awaitReady(budgetMs: number): Promise<void> {
+    if (this.#fatal) throw this.#fatal
+    if (this.#closed) throw new TierCacheError('CLOSED', 'the cluster store was closed')
+    if (this.#cluster.status === 'ready') return
+    this.#connect()
+    const ok = await new Promise<boolean>((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer)
+        this.#cluster.off('ready', onReady)
+        this.#cluster.off('end', onEnd)
+        resolve(value)
+      }
+      const onReady = () => done(true)
+      const onEnd = () => done(false)
+      const timer = setTimeout(() => done(false), Math.max(0, budgetMs))
+      this.#cluster.once('ready', onReady)
+      this.#cluster.once('end', onEnd)
+    })
+    if (ok && (this.#cluster.status as string) === 'ready') return
+    if (this.#fatal) throw this.#fatal
+    throw await this.#diagnose()
+  }
+
+  /** The cached diagnosis of why the client is not ready; refreshed at most once at a time. */
+  #diagnose(): Promise<TierCacheError> {
+    if (this.#diagnosis !== undefined) return Promise.resolve(this.#diagnosis)
+    this.#diagnosing ??= diagnoseCluster(this.options, this.#lastClientError)
+      .then((diagnosis) => {
+        if (diagnosis.fatal) this.#onClientError(diagnosis)
+        this.#diagnosis = diagnosis
+        this.#emit({ type: 'error', operation: 'connect', error: diagnosis })
+        // Re-diagnose later: the cluster may be healing.
+        setTimeout(() => {
+          if (this.#diagnosis === diagnosis) this.#diagnosis = undefined
+        }, 1000).unref()
+        return this.#fatal ?? diagnosis
+      })
+      .finally(() => {
+        this.#diagnosing = undefined
+      })
+    return this.#diagnosing
+  }
+
+  // ── Resilience ───────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs `attempt` with retries (kit: classification, full jitter, deadline) and a hard cap at the deadline.
+   * Every retryable failure asks for a (throttled) topology refresh: after a failover, resharding or
+   * CLUSTERDOWN the slot map is what needs fixing.
+   */
+  async #withRetry<T>(operation: string, deadlineMs: number, attempt: (remainingMs: number) => Promise<T>) {
+    const deadline = Date.now() + deadlineMs
+    try {
+      return await withTimeout(
+        retryWithDeadline(
+          async ({ remainingMs }) => {
+            await this.#awaitReady(Math.min(remainingMs, this.options.connectTimeoutMs))
+            return attempt(remainingMs)
+          },
+          {
+            deadlineMs,
+            shouldRetry: (error) =>
+              !isTierCacheError(error, 'CIRCUIT_OPEN') &&
+              !isTierCacheError(error, 'CLUSTER_NOT_READY') &&
+              classifyRedisError(error) === 'retryable',
+            onRetry: ({ attempt: n, error }) => {
+              this.#refreshSoon()
+              this.#emit({ type: 'retry', operation, attempt: n, error })
+            },
+          },
+        ),
+        deadline - Date.now(),
+        operation,
+      )
+    } catch (error) {
+      const fatal = toFatalError(error)
+      if (fatal) {
+        this.#onClientError(fatal)
+        throw fatal
+      }
+      if (classifyRedisError(error) === 'retryable') this.#refreshSoon()
+      throw error
+    }
+  }
+
+  #refreshSoon(): void {
+    const now = Date.now()
+    if (now - this.#lastRefresh < REFRESH_THROTTLE_MS || this.#cluster.status !== 'ready') return
+    this.#lastRefresh = now
+    this.#cluster.refreshSlotsCache()
+  }
+
+  /** The breaker of the master serving `slot` (per master, so one sick master fails fast alone). */
+  #breakerFor(slot: number): CircuitBreaker {
+    const nodes = (this.#cluster as unknown as { slots: string[][] }).slots[slot]
+    const master = nodes?.[0] ?? '?'
+    let breaker = this.#breakers.get(master)
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker()
+      breaker.onStateChange((state) => this.#emit({ type: 'circuit', state }))
+      this.#breakers.set(master, breaker)
+    }
+    return breaker
+  }
+
+  /** Runs slot commands in per-node pipelines; a retry re-sends only the commands still unanswered. */
+  async #batch(operation: string, deadlineMs: number, commands: SlotCommand[]): Promise<unknown[]> {
+    const replies = new Array<unknown>(commands.length)
+    const done = new Array<boolean>(commands.length).fill(false)
+    if (commands.length === 0) return replies
+    await this.#withRetry(operation, deadlineMs, async () => {
+      // One breaker check per master involved: a sick master fails the batch fast.
+      const masters = new Set<CircuitBreaker>()
+      for (let i = 0; i < commands.length; i++) if (!done[i]) masters.add(this.#breakerFor(commands[i]!.slot))
+      const [first, ...others] = [...masters]
+      const run = () => this.#batcher.run(commands, replies, done)
+      if (first === undefined) return
+      if (others.some((breaker) => breaker.state !== 'closed')) {
+        throw new TierCacheError('CIRCUIT_OPEN', 'a master of this batch is failing; its circuit is open')
+      }
+      await first.execute(run)
+    })
+    return replies
+  }
+
+  // ── Reads and writes ─────────────────────────────────────────────────────────────────────────────
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    const slot = slotOf(key)
+    return this.#withRetry('get', this.options.readDeadlineMs, () =>
+      this.#breakerFor(slot).execute(() => this.#cluster.getBuffer(key)),
+    ).then((value) => value ?? undefined)
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const out = new Array<Uint8Array | undefined>(keys.length)
+    if (keys.length === 0) return out
+    const groups = groupBySlot(keys, this.options.maxKeysPerCommand)
+    const replies = await this.#batch(
+      'getMany',
+      this.options.readDeadlineMs,
+      groups.map((group) => ({ slot: group.slot, args: ['MGET', ...group.keys] })),
+    )
+    groups.forEach((group, g) => {
+      const values = replies[g] as Array<Buffer | null>
+      group.indexes.forEach((index, j) => {
+        out[index] = values[j] ?? undefined
+      })
+    })
+    return out
+  }
+
+  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    const slot = slotOf(key)
+    await this.#withRetry('set', this.options.writeDeadlineMs, () =>
+      this.#breakerFor(slot).execute(() => this.#cluster.set(key, toBuffer(value), 'PX', ttlMs)),
+    )
+  }
+
+  async setMany(entries: readonly StoreEntry[]): Promise<void> {
+    await this.#batch(
+      'setMany',
+      this.options.writeDeadlineMs,
+      entries.map((entry) => ({
+        slot: slotOf(entry.key),
+        args: ['SET', entry.key, toBuffer(entry.value), 'PX', Math.max(1, Math.ceil(entry.ttlMs))],
+      })),
+    )
+  }
+
+  async getGenerations(keys: readonly string[]): Promise<number[]> {
+    const out = new Array<number>(keys.length).fill(0)
+    if (keys.length === 0) return out
+    const groups = groupBySlot(keys, this.options.maxKeysPerCommand)
+    const replies = await this.#batch(
+      'getGenerations',
+      this.options.readDeadlineMs,
+      groups.map((group) => ({ slot: group.slot, args: ['MGET', ...group.keys] })),
+    )
+    groups.forEach((group, g) => {
+      const values = replies[g] as Array<Buffer | null>
+      group.indexes.forEach((index, j) => {
+        const raw = values[j]
+        out[index] = raw == null ? 0 : Number(raw.toString())
+      })
+    })
+    return out
+  }
+
+  // ── Invalidations ────────────────────────────────────────────────────────────────────────────────
+
+  delete(keys: readonly string[]): Promise<InvalidationResult> {
+    return this.#invalidate({ kind: 'delete', keys: [...keys] })
+  }
+
+  async bumpGenerations(keys: readonly string[]): Promise<InvalidationResult & { generations?: number[] }> {
+    const op: QueuedInvalidation = { kind: 'bumpGenerations', keys: [...keys] }
+    try {
+      const generations = await this.#bump(op.keys, this.options.invalidationDeadlineMs)
+      this.#scheduleReplay(0)
+      return { status: 'applied', generations }
+    } catch (error) {
+      return this.#queueOrThrow('bumpGenerations', op, error)
+    }
+  }
+
+  clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
+    return this.#invalidate({
+      kind: 'clearPrefix',
+      prefix,
+      ...(keepPrefix !== undefined ? { keepPrefix } : {}),
+    })
+  }
+
+  async #invalidate(op: QueuedInvalidation): Promise<InvalidationResult> {
+    try {
+      await this.#apply(op, this.options.invalidationDeadlineMs)
+      if (this.#queue.size > 0) this.#scheduleReplay(0)
+      return APPLIED
+    } catch (error) {
+      return this.#queueOrThrow(op.kind, op, error)
+    }
+  }
+
+  #queueOrThrow(operation: string, op: QueuedInvalidation, error: unknown): InvalidationResult {
+    if (this.#fatal || (error instanceof TierCacheError && error.fatal)) throw this.#fatal ?? error
+    if (classifyRedisError(error) !== 'retryable') throw error
+    const replayed = this.#queue.enqueue(op)
+    this.#emit({ type: 'invalidation-queued', operation, queueSize: this.#queue.size })
+    this.#scheduleReplay(REPLAY_INTERVAL_MS)
+    return { status: 'queued', replayed }
+  }
+
+  #apply(op: QueuedInvalidation, deadlineMs: number): Promise<unknown> {
+    switch (op.kind) {
+      case 'delete': {
+        const groups = groupBySlot(op.keys, this.options.maxKeysPerCommand)
+        return this.#batch(
+          'delete',
+          deadlineMs,
+          groups.map((group) => ({ slot: group.slot, args: ['UNLINK', ...group.keys] })),
+        )
+      }
+      case 'bumpGenerations':
+        return this.#bump(op.keys, deadlineMs)
+      case 'clearPrefix':
+        return this.#clear(op.prefix, op.keepPrefix, deadlineMs)
+    }
+  }
+
+  async #bump(keys: readonly string[], deadlineMs: number): Promise<number[]> {
+    // INCR per key, batched per node; a retry re-sends only unanswered INCRs (an INCR whose reply was lost
+    // may count twice: a higher generation only invalidates more, never less).
+    const replies = await this.#batch(
+      'bumpGenerations',
+      deadlineMs,
+      keys.map((key) => ({ slot: slotOf(key), args: ['INCR', key] })),
+    )
+    return replies.map((reply) => Number(reply))
+  }
+
+  /**
+   * SCAN every master for `prefix*` (glob characters escaped) and UNLINK what it finds, one UNLINK per slot
+   * through the batcher (so a key whose slot moved meanwhile is followed by MOVED/ASK). When the slot map
+   * changed during the pass (resharding, failover), keys may have moved behind the scan: scan again.
+   */
+  async #clear(prefix: string, keepPrefix: string | undefined, deadlineMs: number): Promise<void> {
+    const pattern = `${escapeGlob(prefix)}*`
+    await this.#withRetry('clear', deadlineMs, async () => {
+      for (let pass = 0; pass < 3; pass++) {
+        const before = this.#watch.signature()
+        const masters = this.#cluster.nodes('master')
+        if (masters.length === 0) throw new TierCacheError('STORE_UNAVAILABLE', 'no master is known')
+        await Promise.all(
+          masters.map(async (master) => {
+            let cursor = '0'
+            do {
+              const [next, found] = (await master.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)) as [
+                string,
+                string[],
+              ]
+              cursor = next
+              const keys =
+                keepPrefix === undefined ? found : found.filter((key) => !key.startsWith(keepPrefix))
+              if (keys.length > 0) {
+                const groups = groupBySlot(keys, this.options.maxKeysPerCommand)
+                const replies = new Array<unknown>(groups.length)
+                const done = new Array<boolean>(groups.length).fill(false)
+                await this.#batcher.run(
+                  groups.map((group) => ({ slot: group.slot, args: ['UNLINK', ...group.keys] })),
+                  replies,
+                  done,
+                )
+              }
+            } while (cursor !== '0')
+          }),
+        )
+        this.#watch.check()
+        if (this.#watch.signature() === before) return
+      }
+    })
+  }
+
+  #scheduleReplay(delayMs: number): void {
+    if (this.#closed || this.#queue.size === 0 || this.#replayTimer !== undefined) return
+    this.#replayTimer = setTimeout(() => {
+      this.#replayTimer = undefined
+      if (this.#closed || this.#queue.size === 0) return
+      this.#queue
+        .replay((op) => this.#apply(op, this.options.invalidationDeadlineMs).then(() => undefined))
+        .then(
+          (count) => {
+            if (count > 0) this.#emit({ type: 'invalidation-replayed', count })
+          },
+          () => undefined,
+        )
+        .finally(() => this.#scheduleReplay(REPLAY_INTERVAL_MS))
+    }, delayMs)
+    this.#replayTimer.unref()
+  }
+
+  // ── Health and shutdown ──────────────────────────────────────────────────────────────────────────
+
+  health(): StoreHealth {
+    const status = this.#cluster.status
+    const open = [...this.#breakers.values()].filter((breaker) => breaker.state !== 'closed')
+    const state = this.#closed
+      ? 'closed'
+      : this.#fatal
+        ? 'down'
+        : status === 'ready'
+          ? open.length > 0 || this.#queue.size > 0
+            ? 'degraded'
+            : 'ready'
+          : status === 'connecting' || status === 'connect' || status === 'wait'
+            ? 'connecting'
+            : 'down'
+    return {
+      state,
+      circuit: open.some((breaker) => breaker.state === 'open')
+        ? 'open'
+        : open.length > 0
+          ? 'half-open'
+          : 'closed',
+      queuedInvalidations: this.#queue.size,
+      detail: {
+        status,
+        masters: this.#cluster.nodes('master').map((node) => `${node.options.host}:${node.options.port}`),
+        busNode: this.bus.node,
+        ...(this.#fatal ? { error: this.#fatal.message } : {}),
+        ...(this.#diagnosis ? { diagnosis: this.#diagnosis.message } : {}),
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    // Give queued invalidations one short chance to land before giving up on them.
+    if (this.#queue.size > 0 && this.#cluster.status === 'ready') {
+      await withTimeout(
+        this.#queue.replay((op) => this.#apply(op, this.options.writeDeadlineMs).then(() => undefined)),
+        this.options.writeDeadlineMs,
+        'close',
+      ).catch(() => undefined)
+    }
+    this.#closed = true
+    clearTimeout(this.#replayTimer)
+    this.#queue.close()
+    this.bus.close()
+    this.#cluster.disconnect()
+  }
+}
+
+/** Rejects with COMMAND_TIMEOUT when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new TierCacheError('COMMAND_TIMEOUT', `${operation} did not finish within ${ms} ms`)),
+      Math.max(0, ms),
+    )
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}
+
+function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+/** Escapes the glob characters of SCAN MATCH (`* ? [ ] \`) so a prefix matches literally. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
