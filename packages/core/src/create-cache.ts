@@ -8,6 +8,9 @@ import { LocalCache } from './l1/local-cache.js'
 import { encodeValue, resolveSerializer, type SerializerOption } from './serializers/serializer.js'
 import type { InvalidationResult, StoreHealth } from './store/remote-store.js'
 import { resolveStore, type StoreOption } from './store/resolve-store.js'
+import { telemetryActive } from './telemetry/activity.js'
+import { CacheTelemetry, type TelemetryOptions } from './telemetry/cache-telemetry.js'
+import { assertLogger, attachLogger, type TierCacheLogger } from './telemetry/logger.js'
 
 export interface L1Options {
   /** Most entries kept in process (default 10,000). */
@@ -42,6 +45,13 @@ export interface CacheOptions {
   serializer?: SerializerOption
   /** Longest key in UTF-8 bytes (default 4096). */
   maxKeyBytes?: number
+  /**
+   * OpenTelemetry: spans and metrics flow whenever an SDK is registered (before or after createCache).
+   * `includeKeys: true` puts keys on spans (off by default: keys can hold personal data).
+   */
+  telemetry?: TelemetryOptions
+  /** A pino-compatible logger for store errors, failovers, circuit changes and queued invalidations. Default: none. */
+  logger?: TierCacheLogger
 }
 
 export interface SetOptions {
@@ -115,6 +125,12 @@ export function createCache(options: CacheOptions = {}): Cache {
     throw new TierCacheError('INVALID_OPTION', 'maxKeyBytes must be a positive integer')
   const namespace = options.namespace === undefined ? '' : assertNamespace(options.namespace)
   const serializer = resolveSerializer(options.serializer)
+  if (
+    options.telemetry !== undefined &&
+    (typeof options.telemetry !== 'object' || options.telemetry === null)
+  )
+    throw new TierCacheError('INVALID_OPTION', 'telemetry must be { enabled?, includeKeys? }')
+  const logger = options.logger === undefined ? undefined : assertLogger(options.logger)
   const l1 = createL1(options.l1)
   const { store, owned } = resolveStore(options.store)
   const rootPrefix = namespace === '' ? '' : `${namespace}:`
@@ -126,8 +142,16 @@ export function createCache(options: CacheOptions = {}): Cache {
     rootPrefix,
     tagTtlMs: l1?.ttlMs ?? DEFAULT_L1_TTL_MS,
   })
+  if (logger !== undefined) attachLogger(engine.events, logger, namespace)
+  const telemetry = new CacheTelemetry(engine, namespace, options.telemetry)
   const write: ResolvedWrite = { ttl, grace, tags: undefined }
-  return new CacheHandle(engine, { write, load: { ...write, soft, hard }, maxKeyBytes }, namespace, true)
+  return new CacheHandle(
+    engine,
+    { write, load: { ...write, soft, hard }, maxKeyBytes },
+    namespace,
+    true,
+    telemetry,
+  )
 }
 
 function createL1(option: CacheOptions['l1']): LocalCache | undefined {
@@ -151,10 +175,19 @@ class CacheHandle implements Cache {
   readonly #engine: TwoTierEngine
   readonly #defaults: Defaults
   readonly #root: boolean
+  /** Used only while an OpenTelemetry SDK is registered; otherwise every method takes its plain path. */
+  readonly #telemetry: CacheTelemetry
   #closed = false
 
-  constructor(engine: TwoTierEngine, defaults: Defaults, namespace: string, root: boolean) {
+  constructor(
+    engine: TwoTierEngine,
+    defaults: Defaults,
+    namespace: string,
+    root: boolean,
+    telemetry: CacheTelemetry,
+  ) {
     this.#engine = engine
+    this.#telemetry = telemetry
     this.#defaults = defaults
     this.#scope = { prefix: namespace === '' ? '' : `${namespace}:`, path: namespace }
     this.#root = root
@@ -168,7 +201,13 @@ class CacheHandle implements Cache {
     if (this.#closed || this.#engine.closed) throw new TierCacheError('CLOSED', 'the cache was closed')
   }
 
-  async get<T = unknown>(key: string): Promise<T | undefined> {
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('get', this.#scope, key, () => this.#get<T>(key))
+    return this.#get<T>(key)
+  }
+
+  async #get<T>(key: string): Promise<T | undefined> {
     this.#assertOpen()
     assertKey(key, this.#defaults.maxKeyBytes)
     // The L1 hit: one lookup, one comparison, no allocation beyond this async function's promise.
@@ -181,7 +220,13 @@ class CacheHandle implements Cache {
     return (await this.#engine.get(this.#scope, key)) as T | undefined
   }
 
-  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('getMany', this.#scope, keys, () => this.#getMany<T>(keys))
+    return this.#getMany<T>(keys)
+  }
+
+  async #getMany<T>(keys: readonly string[]): Promise<Array<T | undefined>> {
     this.#assertOpen()
     if (!Array.isArray(keys)) throw new TierCacheError('INVALID_KEY', 'getMany takes an array of keys')
     if (keys.length === 0) return []
@@ -189,7 +234,13 @@ class CacheHandle implements Cache {
     return (await this.#engine.getMany(this.#scope, keys)) as Array<T | undefined>
   }
 
-  async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('set', this.#scope, key, () => this.#set(key, value, options))
+    return this.#set(key, value, options)
+  }
+
+  async #set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
     this.#assertOpen()
     assertKey(key, this.#defaults.maxKeyBytes)
     if (value === undefined)
@@ -197,7 +248,13 @@ class CacheHandle implements Cache {
     await this.#engine.set(this.#scope, key, value, this.#write(options))
   }
 
-  async setMany(items: readonly SetManyItem[]): Promise<void> {
+  setMany(items: readonly SetManyItem[]): Promise<void> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('setMany', this.#scope, items, () => this.#setMany(items))
+    return this.#setMany(items)
+  }
+
+  async #setMany(items: readonly SetManyItem[]): Promise<void> {
     this.#assertOpen()
     if (!Array.isArray(items))
       throw new TierCacheError('INVALID_OPTION', 'setMany takes an array of { key, value }')
@@ -219,7 +276,16 @@ class CacheHandle implements Cache {
     await this.#engine.setMany(this.#scope, prepared)
   }
 
-  async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    if (telemetryActive() && this.#telemetry.enabled) {
+      return this.#telemetry.run('getOrSet', this.#scope, key, (op) =>
+        this.#getOrSet(key, this.#telemetry.wrapLoader(loader, this.#scope, key, op), options),
+      )
+    }
+    return this.#getOrSet(key, loader, options)
+  }
+
+  async #getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     this.#assertOpen()
     assertKey(key, this.#defaults.maxKeyBytes)
     // Validated before the L1 lookup: bad input must fail on every call, not only on the first miss.
@@ -235,7 +301,13 @@ class CacheHandle implements Cache {
     return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
   }
 
-  async delete(keys: string | readonly string[]): Promise<InvalidationResult> {
+  delete(keys: string | readonly string[]): Promise<InvalidationResult> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('delete', this.#scope, keys, () => this.#delete(keys))
+    return this.#delete(keys)
+  }
+
+  async #delete(keys: string | readonly string[]): Promise<InvalidationResult> {
     this.#assertOpen()
     const list = typeof keys === 'string' ? [keys] : keys
     if (!Array.isArray(list))
@@ -245,14 +317,26 @@ class CacheHandle implements Cache {
     return this.#engine.delete(this.#scope, list)
   }
 
-  async invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult> {
+  invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('invalidateTags', this.#scope, tags, () => this.#invalidateTags(tags))
+    return this.#invalidateTags(tags)
+  }
+
+  async #invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult> {
     this.#assertOpen()
     const list = assertTags(typeof tags === 'string' ? [tags] : tags)
     if (list === undefined || list.length === 0) return { status: 'applied' }
     return this.#engine.invalidateTags(this.#scope, list)
   }
 
-  async clear(): Promise<InvalidationResult> {
+  clear(): Promise<InvalidationResult> {
+    if (telemetryActive() && this.#telemetry.enabled)
+      return this.#telemetry.run('clear', this.#scope, undefined, () => this.#clear())
+    return this.#clear()
+  }
+
+  async #clear(): Promise<InvalidationResult> {
     this.#assertOpen()
     return this.#engine.clear(this.#scope)
   }
@@ -266,6 +350,7 @@ class CacheHandle implements Cache {
       this.#defaults,
       this.#scope.path === '' ? child : `${this.#scope.path}:${child}`,
       false,
+      this.#telemetry,
     )
   }
 
@@ -291,7 +376,10 @@ class CacheHandle implements Cache {
   async close(): Promise<void> {
     this.#closed = true
     // A namespace handle only closes itself; the root closes the shared engine and the store it owns.
-    if (this.#root) await this.#engine.close()
+    if (this.#root) {
+      this.#telemetry.detach()
+      await this.#engine.close()
+    }
   }
 
   #write(options: SetOptions | undefined): ResolvedWrite {
