@@ -1,0 +1,85 @@
+import { createCache, isTierCacheError } from '@tiercache/core'
+import { redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const bin = redisBinary()
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
+  let topo: StandaloneTopology
+  beforeAll(async () => {
+    topo = await startStandalone({
+      password: 'pw',
+      users: [{ name: 'billing', password: 'bpw', rules: '~billing:* &billing:* +@all' }],
+    })
+  })
+  afterAll(async () => {
+    await topo?.stop()
+  })
+
+  it('a password in the URL works', async () => {
+    expect(topo.url).toContain(':pw@')
+    const cache = createCache({ store: topo.url, namespace: 'pw' })
+    try {
+      await cache.ready()
+      await cache.set('k', 'v')
+      expect(await cache.getOrSet('k', () => 'loader')).toBe('v')
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it.each([
+    ['a wrong password', (port: number) => `redis://:wrong@127.0.0.1:${port}`],
+    ['no password', (port: number) => `redis://127.0.0.1:${port}`],
+    ['a wrong user', (port: number) => `redis://billing:nope@127.0.0.1:${port}`],
+  ])('%s: ready() and operations reject AUTH_FAILED (fatal, not failed open)', async (_name, url) => {
+    const cache = createCache({ store: url(topo.port), namespace: 'bad' })
+    try {
+      const ready = await cache.ready().catch((e: unknown) => e)
+      expect(isTierCacheError(ready, 'AUTH_FAILED')).toBe(true)
+      for (const op of [
+        () => cache.get('k'),
+        () => cache.getOrSet('k', () => 'v'),
+        () => cache.set('k', 'v'),
+        () => cache.delete('k'),
+      ]) {
+        const error = await op().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(isTierCacheError(error, 'AUTH_FAILED')).toBe(true)
+      }
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it("an ACL user limited to '~billing:* &billing:*' serves namespace billing (bus, tags, clear)", async () => {
+    const url = `redis://billing:bpw@127.0.0.1:${topo.port}`
+    const a = createCache({ store: url, namespace: 'billing' })
+    const b = createCache({ store: url, namespace: 'billing' })
+    const errors: unknown[] = []
+    a.on('error', (e) => errors.push(e.error))
+    b.on('error', (e) => errors.push(e.error))
+    try {
+      await Promise.all([a.ready(), b.ready()])
+      await a.set('inv:1', { total: 1 }, { tags: ['cust:9'] })
+      await sleep(30)
+      expect(await b.get('inv:1')).toEqual({ total: 1 })
+      expect((await a.invalidateTags('cust:9')).status).toBe('applied')
+      const started = Date.now()
+      while ((await b.get('inv:1')) !== undefined && Date.now() - started < 500) await sleep(5)
+      expect(await b.get('inv:1')).toBeUndefined()
+      await a.set('inv:2', 2)
+      expect(await b.getOrSet('inv:2', () => 0)).toBe(2)
+      expect((await a.namespace('sub').delete('x')).status).toBe('applied')
+      expect((await a.clear()).status).toBe('applied')
+      while ((await b.get('inv:2')) !== undefined && Date.now() - started < 1000) await sleep(5)
+      expect(await b.get('inv:2')).toBeUndefined()
+      expect(errors).toEqual([])
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+})
