@@ -75,6 +75,8 @@ export class TwoTierEngine {
   readonly #ownsStore: boolean
   readonly #l1TtlMs: number
   readonly #inflight = new Map<string, Promise<unknown>>()
+  /** Loaders still running after a soft/hard timeout answered their callers, with the epoch they started at. */
+  readonly #background = new Map<string, { readonly pending: Promise<unknown>; readonly epoch: number }>()
   readonly #epochs = new InvalidationEpochs()
   /** Keys and prefixes whose invalidation is in flight or queued: the remote tier may still hold old bytes. */
   readonly #pendingKeys = new Map<string, number>()
@@ -178,11 +180,19 @@ export class TwoTierEngine {
     // Tag generations are fetched while the loader runs, so a tagged write costs no extra latency.
     const generations =
       options.tags === undefined ? undefined : this.tags.resolve(options.tags).catch(() => undefined)
+    // A loader that outlived an earlier caller's timeout is still running: join it (one loader call per key),
+    // unless an invalidation since it started makes its value suspect. Its own handler reports and caches it.
+    const running = this.#background.get(fullKey)
+    const joined = running !== undefined && running.epoch === epoch ? running.pending : undefined
     let outcome: Awaited<ReturnType<typeof runLoader>>
     try {
-      outcome = await runLoader(loader, stale === undefined ? undefined : options.soft, options.hard)
+      outcome = await runLoader(
+        joined === undefined ? loader : () => joined,
+        stale === undefined ? undefined : options.soft,
+        options.hard,
+      )
     } catch (error) {
-      if (this.events.has('loaderError'))
+      if (joined === undefined && this.events.has('loaderError'))
         this.events.emit('loaderError', { key, namespace: scope.path, error })
       if (stale !== undefined) {
         this.#emitStale(key, scope, 'loader-error')
@@ -190,18 +200,26 @@ export class TwoTierEngine {
       }
       throw error
     }
-    if (outcome.kind !== 'value') {
+    if (outcome.kind !== 'value' && joined === undefined) {
       // The loader keeps running; when it finishes, its value is cached (unless invalidated meanwhile).
-      outcome.pending.then(
-        (value) =>
-          this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, undefined).catch(
-            () => undefined,
-          ),
-        (error: unknown) => {
-          if (this.events.has('loaderError'))
-            this.events.emit('loaderError', { key, namespace: scope.path, error })
-        },
-      )
+      const background = { pending: outcome.pending, epoch }
+      this.#background.set(fullKey, background)
+      outcome.pending
+        .then(
+          (value) =>
+            this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, undefined).catch(
+              () => undefined,
+            ),
+          (error: unknown) => {
+            if (this.events.has('loaderError'))
+              this.events.emit('loaderError', { key, namespace: scope.path, error })
+          },
+        )
+        .finally(() => {
+          if (this.#background.get(fullKey) === background) this.#background.delete(fullKey)
+        })
+    }
+    if (outcome.kind !== 'value') {
       if (stale !== undefined) {
         this.#emitStale(
           key,
@@ -216,7 +234,8 @@ export class TwoTierEngine {
       )
     }
     const value = outcome.value
-    if (value === undefined) return value
+    // A joined loader's value is cached by the caller that started it.
+    if (value === undefined || joined !== undefined) return value
     const payload = encodeValue(this.serializer, value)
     const write = this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, payload)
     // A call pays at most one remote timeout: after a failed read, the write-back goes on in the background.
