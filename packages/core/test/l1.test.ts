@@ -1,9 +1,9 @@
-import { createCache, type L1Options, msgpackSerializer } from '@tiercache/core'
+import { createCache, type Duration, type L1Options, msgpackSerializer } from '@tiercache/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { encodeEnvelope } from '../src/engine/envelope.js'
 import { TestStore } from './support/test-store.js'
 
-function setup(l1: false | L1Options, ttl: string | number = '1h') {
+function setup(l1: false | L1Options, ttl: Duration = '1h') {
   const store = new TestStore()
   const cache = createCache({ store, l1, ttl })
   return { store, cache }
