@@ -31,13 +31,6 @@ export async function diagnoseCluster(
       answer.error === undefined ? undefined : toFatalError(answer.error, `cluster node ${answer.node}`)
     if (fatal) return fatal
   }
-  const answered = answers.filter((answer) => answer.info !== undefined)
-  if (answered.length === 0) {
-    const tried = answers.map((answer) => `${answer.node} (${reason(answer.error)})`).join(', ')
-    return new TierCacheError('STORE_UNAVAILABLE', `no seed node answered (tried ${tried})`, {
-      cause: answers[0]?.error,
-    })
-  }
   for (const answer of answers) {
     const message = String((answer.error as Error | undefined)?.message ?? '')
     if (/cluster support disabled/i.test(message)) {
@@ -47,6 +40,13 @@ export async function diagnoseCluster(
         { cause: answer.error },
       )
     }
+  }
+  const answered = answers.filter((answer) => answer.info !== undefined)
+  if (answered.length === 0) {
+    const tried = answers.map((answer) => `${answer.node} (${reason(answer.error)})`).join(', ')
+    return new TierCacheError('STORE_UNAVAILABLE', `no seed node answered (tried ${tried})`, {
+      cause: answers[0]?.error,
+    })
   }
   const notServing = answered
     .map((answer) => ({ node: answer.node, state: parseClusterInfo(answer.info!) }))

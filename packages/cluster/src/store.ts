@@ -28,6 +28,8 @@ const SCAN_COUNT = 1000
 const REPLAY_INTERVAL_MS = 500
 /** At most one forced slot refresh per this many ms (every failing call asks for one). */
 const REFRESH_THROTTLE_MS = 100
+/** How long a diagnosis of an unreachable cluster is served before it is refreshed (in the background). */
+const DIAGNOSIS_TTL_MS = 2000
 
 /**
  * The Redis/Valkey Cluster remote tier (`redis+cluster://h1:7000,h2:7001`).
@@ -54,9 +56,12 @@ export class ClusterStore implements RemoteStore {
   readonly #listeners = new Set<StoreListener>()
   readonly #breakers = new Map<string, CircuitBreaker>()
   readonly #watch: TopologyWatch
+  /** Wakes `ready()` waiters as soon as a fatal error is known. */
+  readonly #onFatal = new Set<() => void>()
   #connecting: Promise<void> | undefined
   #fatal: TierCacheError | undefined
   #diagnosis: TierCacheError | undefined
+  #diagnosedAt = 0
   #diagnosing: Promise<TierCacheError> | undefined
   #lastClientError: unknown
   #lastRefresh = 0
@@ -117,6 +122,12 @@ export class ClusterStore implements RemoteStore {
       this.#fatal = fatal
       this.#emit({ type: 'error', operation: 'connect', error: fatal })
       this.#cluster.disconnect()
+      for (const wake of this.#onFatal) wake()
+      return
+    }
+    // A failed connection attempt: find out why now, so a wrong password is known before any timeout.
+    if (fatal === undefined && this.#cluster.status !== 'ready' && this.#diagnosing === undefined) {
+      if (Date.now() - this.#diagnosedAt > 1000) this.#diagnose().catch(() => undefined)
     }
   }
 
@@ -145,45 +156,52 @@ export class ClusterStore implements RemoteStore {
   }
 
   ready(): Promise<void> {
-    return this.#awaitReady(this.options.readyTimeoutMs)
+    return this.#awaitReady(this.options.readyTimeoutMs, false)
   }
 
-  /** Resolves when the client has a topology; rejects with the fatal error or the diagnosis otherwise. */
-  async #awaitReady(budgetMs: number): Promise<void> {
+  /**
+   * Resolves when the client has a topology; rejects with the fatal error or the diagnosis otherwise.
+   * With `failFast`, a store already known to be unreachable rejects at once (a dead tier costs a fast
+   * miss, not a wait per call) until the client reconnects; the diagnosis is refreshed in the background.
+   */
+  async #awaitReady(budgetMs: number, failFast: boolean): Promise<void> {
     if (this.#fatal) throw this.#fatal
     if (this.#closed) throw new TierCacheError('CLOSED', 'the cluster store was closed')
     if (this.#cluster.status === 'ready') return
     this.#connect()
+    if (failFast && this.#diagnosis !== undefined) {
+      if (Date.now() - this.#diagnosedAt > DIAGNOSIS_TTL_MS) this.#diagnose().catch(() => undefined)
+      throw this.#diagnosis
+    }
     const ok = await new Promise<boolean>((resolve) => {
       const done = (value: boolean) => {
         clearTimeout(timer)
         this.#cluster.off('ready', onReady)
-        this.#cluster.off('end', onEnd)
+        this.#onFatal.delete(onFatal)
         resolve(value)
       }
       const onReady = () => done(true)
-      const onEnd = () => done(false)
+      const onFatal = () => done(false)
       const timer = setTimeout(() => done(false), Math.max(0, budgetMs))
       this.#cluster.once('ready', onReady)
-      this.#cluster.once('end', onEnd)
+      this.#onFatal.add(onFatal)
     })
     if (ok && (this.#cluster.status as string) === 'ready') return
     if (this.#fatal) throw this.#fatal
     throw await this.#diagnose()
   }
 
-  /** The cached diagnosis of why the client is not ready; refreshed at most once at a time. */
+  /** Finds out why the client is not ready (one diagnosis at a time); kept until the client is ready. */
   #diagnose(): Promise<TierCacheError> {
-    if (this.#diagnosis !== undefined) return Promise.resolve(this.#diagnosis)
     this.#diagnosing ??= diagnoseCluster(this.options, this.#lastClientError)
       .then((diagnosis) => {
         if (diagnosis.fatal) this.#onClientError(diagnosis)
-        this.#diagnosis = diagnosis
-        this.#emit({ type: 'error', operation: 'connect', error: diagnosis })
-        // Re-diagnose later: the cluster may be healing.
-        setTimeout(() => {
-          if (this.#diagnosis === diagnosis) this.#diagnosis = undefined
-        }, 1000).unref()
+        if ((this.#cluster.status as string) !== 'ready') {
+          const changed = diagnosis.message !== this.#diagnosis?.message
+          this.#diagnosis = diagnosis
+          this.#diagnosedAt = Date.now()
+          if (changed) this.#emit({ type: 'error', operation: 'connect', error: diagnosis })
+        }
         return this.#fatal ?? diagnosis
       })
       .finally(() => {
@@ -205,12 +223,13 @@ export class ClusterStore implements RemoteStore {
       return await withTimeout(
         retryWithDeadline(
           async ({ remainingMs }) => {
-            await this.#awaitReady(Math.min(remainingMs, this.options.connectTimeoutMs))
+            await this.#awaitReady(Math.min(remainingMs, this.options.connectTimeoutMs), true)
             return attempt(remainingMs)
           },
           {
             deadlineMs,
             shouldRetry: (error) =>
+              error !== this.#diagnosis &&
               !isTierCacheError(error, 'CIRCUIT_OPEN') &&
               !isTierCacheError(error, 'CLUSTER_NOT_READY') &&
               classifyRedisError(error) === 'retryable',
