@@ -163,6 +163,7 @@ export class RedisStore implements RemoteStore {
     const run =
       gate === undefined ? this.breaker.execute(command) : gate.then(() => this.breaker.execute(command))
     return run.catch((error: unknown) => {
+      this.onCommandError(error)
       throw this.#remember(error)
     })
   }
@@ -212,7 +213,12 @@ export class RedisStore implements RemoteStore {
 
   #attempt<T>(command: () => Promise<T>): Promise<T> {
     const gate = this.#gate()
-    return gate === undefined ? this.breaker.execute(command) : gate.then(() => this.breaker.execute(command))
+    const run =
+      gate === undefined ? this.breaker.execute(command) : gate.then(() => this.breaker.execute(command))
+    return run.catch((error: unknown) => {
+      this.onCommandError(error)
+      throw error
+    })
   }
 
   /** Keeps the last error for health; turns NOAUTH/WRONGPASS replies into the fatal AUTH_FAILED. */
@@ -225,6 +231,12 @@ export class RedisStore implements RemoteStore {
     }
     return error
   }
+
+  /**
+   * Called with every failed command attempt (reads, and each write/invalidation attempt). A no-op here; Sentinel overrides it to react to
+   * `isFailoverSignal(error)` (re-resolve the master, emit `failover`).
+   */
+  protected onCommandError(_error: unknown): void {}
 
   // ── Replay ───────────────────────────────────────────────────────────────────────────────────────────
 

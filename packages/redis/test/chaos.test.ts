@@ -38,8 +38,12 @@ describe.skipIf(!bin.available)(`redis killed and restarted (${bin.reason ?? bin
   })
 
   it('fails open under load, fails fast with the breaker open, queues and replays a delete', async () => {
-    const a = createCache({ store: storeOptions(), namespace: 'chaos', ttl: '1m' })
-    const b = createCache({ store: storeOptions(), namespace: 'chaos', ttl: '1m' })
+    // Durable (AOF, fsync always): the key written before the kill is still there after the restart,
+    // so only the replayed DEL can remove it.
+    const durable = await startStandalone({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+    const options = { ...storeOptions(), url: durable.url }
+    const a = createCache({ store: options, namespace: 'chaos', ttl: '1m' })
+    const b = createCache({ store: options, namespace: 'chaos', ttl: '1m' })
     const caches: Cache[] = [a, b]
     try {
       await Promise.all([a.ready(), b.ready()])
@@ -83,7 +87,8 @@ describe.skipIf(!bin.available)(`redis killed and restarted (${bin.reason ?? bin
       const load = Promise.all([0, 1, 2, 3].map(worker))
 
       await sleep(300)
-      await topo.kill(topo.node)
+      expect(await command(durable.host, durable.port, ['EXISTS', 'chaos:victim'])).toBe(1)
+      await durable.kill(durable.node)
       await until(() => circuitOpenAt > 0, 2000)
 
       // An invalidation during the outage cannot be applied: retried for its deadline, then queued.
@@ -93,16 +98,13 @@ describe.skipIf(!bin.available)(`redis killed and restarted (${bin.reason ?? bin
 
       await sleep(1200)
       restartedAt = performance.now()
-      // The testkit runs without persistence, so write the stale value back as if it had survived.
-      await topo.restart(topo.node)
-      await command(topo.host, topo.port, ['SET', 'chaos:victim', 'survived'])
+      await durable.restart(durable.node)
       await load
 
       if (deleted.status !== 'queued') throw new Error('unreachable')
       const outcome = await Promise.race([deleted.replayed, sleep(5000).then(() => 'timeout')])
       expect(outcome).toBe('applied')
-      // The restart happened before our SET, the replay after reconnect: poll until the key is gone.
-      await until(async () => (await command(topo.host, topo.port, ['EXISTS', 'chaos:victim'])) === 0, 3000)
+      expect(await command(durable.host, durable.port, ['EXISTS', 'chaos:victim'])).toBe(0)
 
       expect(rejections).toEqual([])
       expect(calls).toBeGreaterThan(100)
@@ -123,10 +125,11 @@ describe.skipIf(!bin.available)(`redis killed and restarted (${bin.reason ?? bin
       // Back to normal: the remote tier answers again.
       await until(async () => {
         await a.set('after', 1)
-        return (await command(topo.host, topo.port, ['EXISTS', 'chaos:after'])) === 1
+        return (await command(durable.host, durable.port, ['EXISTS', 'chaos:after'])) === 1
       }, 5000)
     } finally {
       await Promise.all([a.close(), b.close()])
+      await durable.stop()
     }
   }, 30_000)
 
