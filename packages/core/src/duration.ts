@@ -6,13 +6,23 @@ export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/
 
+// Per-call options ('1m' on every getOrSet) repeat a handful of strings: parsing each once keeps the regex
+// off the L1-hit path (it was most of a hit's cost). Bounded: emptied when full.
+const PARSED = new Map<string, number>()
+const PARSED_MAX = 256
+
 /** Parses a duration into milliseconds; `undefined` for anything that is not a finite, non-negative duration. */
 function toMs(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
   if (typeof value !== 'string') return undefined
+  const known = PARSED.get(value)
+  if (known !== undefined) return known
   const match = DURATION_PATTERN.exec(value)
   if (!match) return undefined
-  return Number(match[1]) * UNIT_MS[match[2]!]!
+  const ms = Number(match[1]) * UNIT_MS[match[2]!]!
+  if (PARSED.size >= PARSED_MAX) PARSED.clear()
+  PARSED.set(value, ms)
+  return ms
 }
 
 /** A ttl: strictly positive. Throws INVALID_TTL naming the option. */
