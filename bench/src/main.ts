@@ -1,0 +1,85 @@
+import { writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+import { barHolds, type Section, table } from './harness/report.js'
+import { formatRatio } from './harness/stats.js'
+import type { ThroughputOptions } from './harness/throughput.js'
+import { l1Hit } from './scenarios/l1-hit.js'
+import { memory } from './scenarios/memory.js'
+import { serializers } from './scenarios/serializer.js'
+
+/** Scenario settings; `--quick` shrinks every time budget so a try-out ends in under a minute. */
+export interface RunSettings {
+  readonly quick: boolean
+  readonly throughput: ThroughputOptions
+}
+
+type Scenario = (settings: RunSettings) => Promise<Section>
+
+const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
+  ['l1-hit', (s) => l1Hit(s.throughput)],
+  ['memory', (s) => memory(s.quick ? 20_000 : 100_000)],
+  ['serializer', (s) => serializers(s.throughput)],
+]
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2).filter((arg) => arg !== '--'),
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'string' },
+    },
+  })
+  const quick = values.quick === true
+  const settings: RunSettings = {
+    quick,
+    throughput: quick ? { timeMs: 150, rounds: 1 } : { timeMs: 700, rounds: 3 },
+  }
+  const only = values.only?.split(',').map((s) => s.trim())
+  const unknown = only?.filter((id) => !SCENARIOS.some(([name]) => name === id)) ?? []
+  if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(', ')}`)
+
+  const started = Date.now()
+  const sections: Section[] = []
+  for (const [id, scenario] of SCENARIOS) {
+    if (only !== undefined && !only.includes(id)) continue
+    const t0 = Date.now()
+    process.stderr.write(`▶ ${id}…\n`)
+    const section = await scenario(settings)
+    sections.push(section)
+    process.stderr.write(`  ${id} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
+    process.stdout.write(`\n### ${section.title}\n\n${section.markdown}\n`)
+  }
+
+  const bars = sections.flatMap((s) => s.bars)
+  const barTable = table(
+    ['bar', 'measured', 'target', 'holds'],
+    bars.map((bar) => [
+      bar.name,
+      bar.unit === 'ratio' ? formatRatio(bar.actual) : bar.actual.toFixed(2),
+      `${bar.op} ${bar.unit === 'ratio' ? formatRatio(bar.target) : bar.target}`,
+      barHolds(bar) ? 'yes' : '**NO**',
+    ]),
+  )
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`
+  const footer = `\n### Bars\n\n${barTable}\n\n${machine}; ${quick ? 'quick, ' : ''}${((Date.now() - started) / 1000).toFixed(0)} s, ${new Date().toISOString()}\n`
+  process.stdout.write(footer)
+  if (values.out) {
+    const body = sections.map((s) => `### ${s.title}\n\n${s.markdown}\n`).join('\n')
+    writeFileSync(values.out, `${body}${footer}`)
+  }
+  if (values.json) {
+    const report = {
+      date: new Date().toISOString(),
+      machine,
+      quick,
+      sections: sections.map((s) => ({ id: s.id, data: s.data, bars: s.bars })),
+    }
+    writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`)
+  }
+  process.exitCode = bars.every(barHolds) ? 0 : 1
+}
+
+await main()
