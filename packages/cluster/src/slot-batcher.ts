@@ -166,6 +166,11 @@ export class SlotBatcher {
     }
   }
 
+  /** Sends one command straight into the cluster routing (no auto-pipelining), replies as Buffers. */
+  send(command: SlotCommand): Promise<unknown> {
+    return this.#single(command)
+  }
+
   #single(command: SlotCommand): Promise<unknown> {
     const [name, ...args] = command.args
     // Straight into the cluster's routing (MOVED/ASK/TRYAGAIN handling). Not `callBuffer`: with

@@ -217,14 +217,18 @@ export class ClusterStore implements RemoteStore {
    * Every retryable failure asks for a (throttled) topology refresh: after a failover, resharding or
    * CLUSTERDOWN the slot map is what needs fixing.
    */
-  async #withRetry<T>(operation: string, deadlineMs: number, attempt: (remainingMs: number) => Promise<T>) {
+  async #withRetry<T>(
+    operation: string,
+    deadlineMs: number,
+    attempt: (remainingMs: number, attempt: number) => Promise<T>,
+  ) {
     const deadline = Date.now() + deadlineMs
     try {
       return await withTimeout(
         retryWithDeadline(
-          async ({ remainingMs }) => {
+          async ({ remainingMs, attempt: n }) => {
             await this.#awaitReady(Math.min(remainingMs, this.options.connectTimeoutMs), true)
-            return attempt(remainingMs)
+            return attempt(remainingMs, n)
           },
           {
             deadlineMs,
@@ -232,7 +236,7 @@ export class ClusterStore implements RemoteStore {
               error !== this.#diagnosis &&
               !isTierCacheError(error, 'CIRCUIT_OPEN') &&
               !isTierCacheError(error, 'CLUSTER_NOT_READY') &&
-              classifyRedisError(error) === 'retryable',
+              (classifyRedisError(error) === 'retryable' || isPipelineRefusal(error)),
             onRetry: ({ attempt: n, error }) => {
               this.#refreshSoon()
               this.#emit({ type: 'retry', operation, attempt: n, error })
@@ -297,8 +301,12 @@ export class ClusterStore implements RemoteStore {
 
   get(key: string): Promise<Uint8Array | undefined> {
     const slot = slotOf(key)
-    return this.#withRetry('get', this.options.readDeadlineMs, () =>
-      this.#breakerFor(slot).execute(() => this.#cluster.getBuffer(key)),
+    return this.#withRetry('get', this.options.readDeadlineMs, (_, attempt) =>
+      this.#breakerFor(slot).execute(() =>
+        attempt === 1
+          ? this.#cluster.getBuffer(key)
+          : (this.#batcher.send({ slot, args: ['GET', key] }) as Promise<Buffer | null>),
+      ),
     ).then((value) => value ?? undefined)
   }
 
@@ -322,8 +330,12 @@ export class ClusterStore implements RemoteStore {
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
     const slot = slotOf(key)
-    await this.#withRetry('set', this.options.writeDeadlineMs, () =>
-      this.#breakerFor(slot).execute(() => this.#cluster.set(key, toBuffer(value), 'PX', ttlMs)),
+    await this.#withRetry('set', this.options.writeDeadlineMs, (_, attempt) =>
+      this.#breakerFor(slot).execute(() =>
+        attempt === 1
+          ? this.#cluster.set(key, toBuffer(value), 'PX', ttlMs)
+          : this.#batcher.send({ slot, args: ['SET', key, toBuffer(value), 'PX', ttlMs] }),
+      ),
     )
   }
 
@@ -539,6 +551,17 @@ export class ClusterStore implements RemoteStore {
     this.bus.close()
     this.#cluster.disconnect()
   }
+}
+
+/**
+ * ioredis's auto-pipelining groups commands by the slot map of the moment; while MOVED answers rewrite
+ * that map (resharding), it can refuse its own pipeline ("…same slots allocation group"). Nothing was
+ * sent: retrying (the retry goes straight to the routing, without auto-pipelining) is safe.
+ */
+function isPipelineRefusal(error: unknown): boolean {
+  return /same slots allocation group|should belong to the same slot/.test(
+    String((error as Error)?.message ?? ''),
+  )
 }
 
 /** Rejects with COMMAND_TIMEOUT when `promise` has not settled within `ms`. */
