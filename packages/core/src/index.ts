@@ -1,3 +1,5 @@
+export type { EnvVariable } from './config/env.js'
+export { cacheOptionsFromEnv, ENV_VARIABLES } from './config/env.js'
 export { parseStoreUrl, redactUrl } from './config/store-url.js'
 export type {
   Cache,
@@ -10,6 +12,13 @@ export type {
   SetOptions,
 } from './create-cache.js'
 export { createCache } from './create-cache.js'
+export type { CacheSource } from './decorators/cache-source.js'
+export type { CachedOptions } from './decorators/cached.js'
+export { Cached } from './decorators/cached.js'
+export type { ArgsMatch, AsyncMethodDecorator } from './decorators/decorator-kind.js'
+export { defaultKey, encodeArgs, HASH_ENCODINGS_OVER_BYTES } from './decorators/default-key.js'
+export type { InvalidateOptions, OneOrMany } from './decorators/invalidate.js'
+export { Invalidate } from './decorators/invalidate.js'
 export type { Duration } from './duration.js'
 export { parseDuration, parseTtl } from './duration.js'
 export type { ErrorCode } from './errors.js'
