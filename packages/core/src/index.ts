@@ -45,3 +45,8 @@ export type {
 } from './store/remote-store.js'
 export { APPLIED } from './store/remote-store.js'
 export type { StoreOption, StoreOptions } from './store/resolve-store.js'
+export { refreshTelemetry } from './telemetry/activity.js'
+export type { TelemetryOptions } from './telemetry/cache-telemetry.js'
+export type { LogFn, TierCacheLogger } from './telemetry/logger.js'
+export type { CacheOperation } from './telemetry/names.js'
+export { TelemetryNames } from './telemetry/names.js'
