@@ -632,8 +632,15 @@ export class TwoTierEngine {
 
   #onBusMessage(message: BusMessage): void {
     if (message.origin === this.id || this.closed) return
-    this.#epochs.bumpAll()
-    if (message.keys) for (const key of message.keys) this.l1?.delete(key)
+    // Keys move only their own epochs: bumping all on every remote set would keep any load in this process
+    // from being cached while another process writes unrelated keys. Tags and prefixes reach unknown keys.
+    if (message.prefixes || message.generations) this.#epochs.bumpAll()
+    if (message.keys) {
+      for (const key of message.keys) {
+        this.l1?.delete(key)
+        this.#epochs.bump(key)
+      }
+    }
     if (message.prefixes) for (const prefix of message.prefixes) this.l1?.deletePrefix(prefix)
     if (message.generations) {
       for (const [genKey, generation] of message.generations) {
