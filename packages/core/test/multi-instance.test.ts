@@ -1,6 +1,6 @@
-import { createCache } from '@tiercache/core'
+import { type BusSubscriber, createCache, MemoryStore } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
-import { TestStore, tick, uniqueName } from './support/test-store.js'
+import { sleep, TestStore, tick, uniqueName } from './support/test-store.js'
 
 /** Two caches on one named memory store: like two processes on one Redis. */
 function pair(namespace?: string) {
@@ -84,5 +84,72 @@ describe('two cache instances on one store (bus)', () => {
     await a.set('k', 2) // must not throw in b's (closed) bus handler
     await tick()
     expect(await a.get('k')).toBe(2)
+  })
+})
+
+describe('bus effects on loads in flight', () => {
+  it("another instance's writes to other keys do not stop this instance from caching its load", async () => {
+    const { a, b } = pair()
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await sleep(30)
+      return 'x'
+    }
+    const loading = b.getOrSet('x', loader)
+    await sleep(5)
+    // Unrelated traffic from another process while b's loader runs.
+    for (let i = 0; i < 5; i++) await a.set(`other-${i}`, i)
+    await a.delete('other-0')
+    await tick()
+    expect(await loading).toBe('x')
+    expect(await b.getOrSet('x', loader)).toBe('x')
+    expect(calls).toBe(1)
+  })
+
+  it("another instance's delete of the same key does stop it", async () => {
+    const { a, b } = pair()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const loading = b.getOrSet('x', async () => {
+      await gate
+      return 'before-delete'
+    })
+    await sleep(5)
+    await a.delete('x')
+    await tick()
+    release()
+    expect(await loading).toBe('before-delete')
+    expect(await b.get('x')).toBeUndefined()
+  })
+})
+
+describe('bus resync', () => {
+  it('a resync (missed messages) drops L1 and emits resync', async () => {
+    const inner = new MemoryStore()
+    const subscribers: BusSubscriber[] = []
+    const store = new TestStore(inner)
+    Object.defineProperty(store, 'bus', {
+      value: {
+        publish: inner.bus.publish,
+        subscribe: (channel: string, subscriber: BusSubscriber) => {
+          subscribers.push(subscriber)
+          return inner.bus.subscribe(channel, subscriber)
+        },
+      },
+    })
+    const cache = createCache({ store })
+    const reasons: string[] = []
+    cache.on('resync', (e) => reasons.push(e.reason))
+    await cache.set('k', 1)
+    store.resetCalls()
+    await cache.get('k')
+    expect(store.calls.get).toBe(0)
+    for (const subscriber of subscribers) subscriber.onResync()
+    expect(reasons).toHaveLength(1)
+    expect(await cache.get('k')).toBe(1)
+    expect(store.calls.get).toBe(1)
   })
 })
