@@ -75,10 +75,17 @@ export class TagRegistry {
     }
     if (missing.length === 0) return result
     const fetched = await this.#store.getGenerations(missing.map((i) => this.keyOf(tags[i]!)))
-    const until = Date.now() + this.#ttlMs
+    const answered = Date.now()
+    const until = answered + this.#ttlMs
     for (let j = 0; j < missing.length; j++) {
       const tag = tags[missing[j]!]!
       const generation = fetched[j] ?? 0
+      // A newer generation learned meanwhile (bus, own bump) beats our answer, which may predate it.
+      const known = this.#known.get(tag)
+      if (known !== undefined && known.until > answered && known.generation > generation) {
+        result[missing[j]!] = known.generation
+        continue
+      }
       result[missing[j]!] = generation
       // A pending invalidation started while we were asking: our answer may predate it, so do not keep it.
       if (!this.#pending.has(tag)) this.#known.set(tag, { generation, until })
