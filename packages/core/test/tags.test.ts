@@ -238,3 +238,31 @@ describe('invalidation while a loader runs (epochs)', () => {
     expect(await cache.get('k')).toBe('explicit')
   })
 })
+
+describe('tag generations learned concurrently', () => {
+  it('a generation read that was in flight during a bus invalidation does not overwrite the newer generation', async () => {
+    const inner = new MemoryStore()
+    const a = createCache({ store: inner, namespace: 'app' })
+    await a.set('k', 'v', { tags: ['t'] })
+    const slow = new TestStore(inner)
+    const b = createCache({ store: slow, namespace: 'app' })
+    let reply!: () => void
+    slow.holdReply.getGenerations = new Promise<void>((resolve) => {
+      reply = resolve
+    })
+    // b reads 'k' and asks for t's generation; the store answers 0, but the answer is slow to arrive...
+    const firstRead = b.get('k')
+    await sleep(5)
+    expect(slow.calls.getGenerations).toBe(1)
+    // ...while a invalidates t (generation 1) and b learns it through the bus.
+    await a.invalidateTags('t')
+    await tick()
+    reply()
+    await firstRead // concurrent with the invalidation: either answer is fine
+    // From now on b must not treat generation 0 as current.
+    expect(await b.get('k')).toBeUndefined()
+    expect(await b.getMany(['k'])).toEqual([undefined])
+    expect(await b.getOrSet('k', () => 'reloaded', { tags: ['t'] })).toBe('reloaded')
+    expect(await b.get('k')).toBe('reloaded')
+  })
+})

@@ -51,6 +51,8 @@ export class TestStore implements RemoteStore {
   invalidationResult: (() => InvalidationResult) | undefined
   /** Holds the inner call back until this resolves: lets a test order events precisely. */
   gate: Partial<Record<StoreMethod, Promise<void>>> = {}
+  /** Runs the inner call at once but holds its answer back until this resolves (a slow reply in flight). */
+  holdReply: Partial<Record<StoreMethod, Promise<void>>> = {}
   readonly #listeners = new Set<StoreListener>()
 
   constructor(inner: MemoryStore = new MemoryStore()) {
@@ -85,7 +87,10 @@ export class TestStore implements RemoteStore {
     }
     const gate = this.gate[method]
     if (gate) await gate
-    return run()
+    const result = await run()
+    const hold = this.holdReply[method]
+    if (hold) await hold
+    return result
   }
 
   ready(): Promise<void> {
