@@ -20,7 +20,11 @@ export const SCHEMES: Readonly<
 
 /** Masks the password of a URL so it can appear in errors and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@')
+  // Same split as parseStoreUrl: credentials end at the last '@' before the query, and may hold '/' or '@'.
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^?]*)@/i.exec(url)
+  const colon = match ? match[2]!.indexOf(':') : -1
+  if (!match || colon < 0) return url
+  return `${match[1]}${match[2]!.slice(0, colon + 1)}***@${url.slice(match[0].length)}`
 }
 
 /**
