@@ -65,10 +65,26 @@ describe('createCache', () => {
     expect(error.code).toBe(code)
   })
 
-  it('never shows the password of a malformed URL', () => {
-    const error = thrown(() => createCache({ store: 'redis://user:s3cret@host:99999' }))
-    expect(error.message).not.toContain('s3cret')
-    expect(error.message).toContain('***')
+  it.each([
+    'redis://user:s3cret@host:99999',
+    'redis://:s3cret@host:99999',
+    'redis://user:s3/cret@host:99999',
+    'redis://user:s3@cret@host:99999',
+    'redis+sentinel://user:s3cret@h1,h2',
+    'redis://user:s3cret@host:1,host:2',
+  ])('never shows the password of a malformed URL (%s)', (url) => {
+    const error = thrown(() => createCache({ store: url }))
+    expect(error.message).not.toMatch(/s3|cret/)
+    expect(error.message).toContain('***@')
+  })
+
+  it('parses a password holding / or @ the same way it redacts it', () => {
+    expect(parseStoreUrl('redis://user:s3/c@ret@host:6379/2')).toMatchObject({
+      username: 'user',
+      password: 's3/c@ret',
+      hosts: [{ host: 'host', port: 6379 }],
+      path: '2',
+    })
   })
 
   it('also validates the options form of the store', () => {
