@@ -60,7 +60,7 @@ export class CacheTelemetry implements L1Source {
   readonly #ops = new Map<string, Set<Operation>>()
   readonly #spans = new Set<Span>()
   #detach: Array<() => void> | undefined
-  #db: Attributes | undefined
+  #db: DbFacts | undefined
   #dbAt = 0
 
   constructor(engine: TwoTierEngine, namespace: string, options: TelemetryOptions | undefined) {
@@ -209,7 +209,11 @@ export class CacheTelemetry implements L1Source {
   }
 
   #spanAttributes(operation: CacheOperation, scope: NamespaceScope, subject: unknown): Attributes {
-    const attributes: Attributes = { ...this.#dbAttributes(), [S.dbOperationName]: operation }
+    const db = this.#dbAttributes()
+    // Literal keys, no spread: this runs once per operation while tracing.
+    const attributes: Attributes = { 'db.system.name': db.system, 'db.operation.name': operation }
+    if (db.address !== undefined) attributes[S.serverAddress] = db.address
+    if (db.port !== undefined) attributes[S.serverPort] = db.port
     if (scope.path !== '') attributes[S.namespace] = scope.path
     const tags = operation === 'invalidateTags'
     if (typeof subject === 'string') {
@@ -231,10 +235,10 @@ export class CacheTelemetry implements L1Source {
   }
 
   /** db.system.name and server.address/port, from `store.kind` and the store's health detail. */
-  #dbAttributes(): Attributes {
+  #dbAttributes(): DbFacts {
     const now = performance.now()
     if (this.#db === undefined || now - this.#dbAt > DB_ATTRIBUTES_TTL_MS) {
-      this.#db = dbAttributes(this.#engine.store)
+      this.#db = dbFacts(this.#engine.store)
       this.#dbAt = now
     }
     return this.#db
@@ -411,22 +415,26 @@ function isInvalidationResult(value: unknown): value is { status: 'applied' | 'q
   return status === 'applied' || status === 'queued'
 }
 
+interface DbFacts {
+  readonly system: string
+  readonly address: string | undefined
+  readonly port: number | undefined
+}
+
 /** `db.system.name` from `store.kind` (sentinel and cluster are Redis), server.* from `health().detail`. */
-function dbAttributes(store: RemoteStore): Attributes {
+function dbFacts(store: RemoteStore): DbFacts {
   let detail: Readonly<Record<string, unknown>> | undefined
   try {
     detail = store.health().detail
   } catch {
     // A store whose health() throws still gets spans; they just lack server.*.
   }
-  const system = typeof detail?.system === 'string' ? detail.system : dbSystem(store.kind)
-  const attributes: Attributes = { [S.dbSystemName]: system }
   const server = serverOf(detail)
-  if (server !== undefined) {
-    attributes[S.serverAddress] = server.host
-    if (server.port !== undefined) attributes[S.serverPort] = server.port
+  return {
+    system: typeof detail?.system === 'string' ? detail.system : dbSystem(store.kind),
+    address: server?.host,
+    port: server?.port,
   }
-  return attributes
 }
 
 function dbSystem(kind: string): string {
