@@ -1,7 +1,8 @@
 import { type Cache, Cached, Invalidate } from '@tiercache/core'
 import { CACHE } from '../cache.provider.js'
 import { Inject, Injectable } from '../di/container.js'
-import type { Profile, UsersRepository } from './users.repository.js'
+// biome-ignore lint/style/useImportType: emitDecoratorMetadata needs the class itself for constructor injection
+import { type Profile, UsersRepository } from './users.repository.js'
 
 /**
  * A NestJS-style provider. The cache is injected; the decorators reach it through `(self) => self.cache`
