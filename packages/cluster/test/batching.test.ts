@@ -108,7 +108,9 @@ describe.skipIf(!bin.available)(`cluster batching, tags, clear and bus (${bin.re
       const result = await cache.invalidateTags(['t0', 't1'])
       expect(result.status).toBe('applied')
       const after = await cache.getMany<string>(keys)
-      keys.forEach((key, i) => expect(after[i]).toBe(i % 4 < 2 ? undefined : key))
+      keys.forEach((key, i) => {
+        expect(after[i]).toBe(i % 4 < 2 ? undefined : key)
+      })
 
       // Glob characters in a namespace are matched literally by clear.
       const odd = createCache({ store: topology.url, namespace: 'we*ird[1]', l1: false, ttl: '1m' })

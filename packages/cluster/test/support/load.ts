@@ -98,7 +98,10 @@ export async function runLoad(options: LoadOptions, lenient: () => boolean): Pro
         } else if (step === 3) {
           const batch = [key, ...mine.slice(0, 7).filter((k) => k !== key)]
           const values = await timed(() => options.cache.getMany<Versioned>(batch))
-          if (values !== undefined) batch.forEach((k, i) => check(k, values[i]))
+          if (values !== undefined)
+            batch.forEach((k, i) => {
+              check(k, values[i])
+            })
         } else if (round % 15 === 4) {
           await timed(() => options.cache.delete(key))
           floor.set(key, version + 1)
