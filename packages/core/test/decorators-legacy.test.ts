@@ -14,18 +14,24 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..', '..')
 const project = join(here, 'legacy-decorators')
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+// Per process, so two runs at once do not overwrite each other's output.
+const outDir = join(project, '.tmp', String(process.pid))
 
-afterAll(() => rmSync(join(project, '.tmp'), { recursive: true, force: true }))
+afterAll(() => rmSync(outDir, { recursive: true, force: true }))
 
 describe('legacy decorators (experimentalDecorators), compiled by tsc -p and run by node', () => {
   it('type-checks (every @ts-expect-error in types.ts is an error), compiles and passes its checks', async () => {
     // The program imports @tiercache/core by name, i.e. packages/core/dist: build it first (a no-op when fresh).
     await run(process.execPath, [tsc, '-b', join(root, 'packages/core')], { cwd: root })
-    const compiled = await run(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], {
-      cwd: root,
-    }).catch((error: { stdout?: string }) => ({ stdout: `tsc failed:\n${error.stdout ?? error}` }))
+    const compiled = await run(
+      process.execPath,
+      [tsc, '-p', join(project, 'tsconfig.json'), '--outDir', outDir],
+      {
+        cwd: root,
+      },
+    ).catch((error: { stdout?: string }) => ({ stdout: `tsc failed:\n${error.stdout ?? error}` }))
     expect(compiled.stdout).toBe('')
-    const { stdout } = await run(process.execPath, [join(project, '.tmp', 'main.js')], {
+    const { stdout } = await run(process.execPath, [join(outDir, 'main.js')], {
       cwd: root,
       timeout: 20_000,
     }).catch((error: { stdout?: string; code?: number }) => ({
