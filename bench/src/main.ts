@@ -4,9 +4,12 @@ import { parseArgs } from 'node:util'
 import { barHolds, type Section, table } from './harness/report.js'
 import { formatRatio } from './harness/stats.js'
 import type { ThroughputOptions } from './harness/throughput.js'
+import { clusterGetMany } from './scenarios/cluster-get-many.js'
 import { l1Hit } from './scenarios/l1-hit.js'
 import { memory } from './scenarios/memory.js'
+import { remoteHit } from './scenarios/remote-hit.js'
 import { serializers } from './scenarios/serializer.js'
+import { stampede } from './scenarios/stampede.js'
 
 /** Scenario settings; `--quick` shrinks every time budget so a try-out ends in under a minute. */
 export interface RunSettings {
@@ -18,6 +21,9 @@ type Scenario = (settings: RunSettings) => Promise<Section>
 
 const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['l1-hit', (s) => l1Hit(s.throughput)],
+  ['remote-hit', (s) => remoteHit(s.throughput)],
+  ['cluster-get-many', (s) => clusterGetMany(s.throughput)],
+  ['stampede', (s) => stampede(s.quick ? 1 : 3)],
   ['memory', (s) => memory(s.quick ? 20_000 : 100_000)],
   ['serializer', (s) => serializers(s.throughput)],
 ]
