@@ -18,7 +18,7 @@ export const SENTINEL_HOOKS: ConnectionHooks = {
     return isFailoverSignal(error) ? 1 : false
   },
   retryStrategy: (attempt) => 20 + fullJitterDelay(attempt, 50, 500),
-  sentinelRetryStrategy: (attempt) => 100 + fullJitterDelay(attempt, 100, 2_000),
+  sentinelRetryStrategy: (attempt) => 50 + fullJitterDelay(attempt, 50, 500),
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { ParsedStoreUrl, StoreConfig } from '@tiercache/core'
 import { redactUrl, TierCacheError } from '@tiercache/core'
+import { TUNING_DEFAULTS } from '@tiercache/redis'
 import type { RedisOptions } from 'ioredis'
 
 /** A sentinel address. */
@@ -51,7 +52,16 @@ export interface SentinelStoreOptions {
   readonly connectTimeoutMs?: number
   /** How long one sentinel may take to answer before the next is asked (default 500 ms). */
   readonly sentinelCommandTimeoutMs?: number
-  /** Everything else (timeouts, deadline, breaker) is passed to the underlying Redis store. */
+  /** How long `set`/`setMany` wait for the master before returning; the write keeps retrying. Default 250. */
+  readonly writeWaitMs?: number
+  /** How long invalidations wait before reporting `queued` (they keep retrying, then replay). Default 750. */
+  readonly invalidationWaitMs?: number
+  /**
+   * After a failover, everything this process wrote within this many ms is invalidated again on the new
+   * master (writes the old master acknowledged may be lost). ≥ down-after + failover time. Default 10 000.
+   */
+  readonly failoverWindowMs?: number
+  /** Everything else (timeouts, deadlines, breaker: see `RedisStoreOptions`) tunes the Redis store. */
   readonly [option: string]: unknown
 }
 
@@ -73,11 +83,19 @@ export interface ResolvedSentinelOptions {
   readonly updateSentinels: boolean
   readonly connectTimeoutMs: number
   readonly sentinelCommandTimeoutMs: number
+  readonly writeWaitMs: number
+  readonly invalidationWaitMs: number
+  readonly failoverWindowMs: number
   /** Options not consumed here, for the underlying Redis store. */
   readonly rest: Readonly<Record<string, unknown>>
 }
 
+/** Query parameters of a sentinel URL: ours, plus the Redis store's tuning (`commandTimeoutMs`, …). */
 const URL_PARAMS = new Set([
+  ...Object.keys(TUNING_DEFAULTS),
+  'writeWaitMs',
+  'invalidationWaitMs',
+  'failoverWindowMs',
   'role',
   'sentinelPassword',
   'sentinelUsername',
@@ -109,6 +127,10 @@ const CONSUMED = new Set([
   'updateSentinels',
   'connectTimeoutMs',
   'sentinelCommandTimeoutMs',
+  'writeWaitMs',
+  'invalidationWaitMs',
+  'failoverWindowMs',
+  'ioredis',
 ])
 
 /**
@@ -172,6 +194,21 @@ export function resolveSentinelOptions(config: StoreConfig): ResolvedSentinelOpt
     updateSentinels: o.updateSentinels ?? bool(params.updateSentinels, 'updateSentinels', parsed) ?? true,
     connectTimeoutMs: int(o.connectTimeoutMs, 1_000, 'connectTimeoutMs', parsed, 1),
     sentinelCommandTimeoutMs: int(o.sentinelCommandTimeoutMs, 500, 'sentinelCommandTimeoutMs', parsed, 1),
+    writeWaitMs: int(o.writeWaitMs ?? params.writeWaitMs, 250, 'writeWaitMs', parsed, 0),
+    failoverWindowMs: int(
+      o.failoverWindowMs ?? params.failoverWindowMs,
+      10_000,
+      'failoverWindowMs',
+      parsed,
+      0,
+    ),
+    invalidationWaitMs: int(
+      o.invalidationWaitMs ?? params.invalidationWaitMs,
+      750,
+      'invalidationWaitMs',
+      parsed,
+      0,
+    ),
     rest: Object.fromEntries(Object.entries(config).filter(([key]) => !CONSUMED.has(key))),
   }
 }
@@ -207,11 +244,11 @@ export function toIoredisOptions(
     ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
     ...(options.tls !== undefined ? { tls: options.tls, enableTLSForSentinelMode: true } : {}),
     ...(options.sentinelTls !== undefined ? { sentinelTLS: options.sentinelTls } : {}),
-    // Subscribes to +switch-master on the sentinels and drops the connection the moment a failover is
-    // announced: the only signal that reaches a client whose master is paused rather than dead.
-    failoverDetector: true,
-    // The detector's sentinel connections: reconnect in seconds, not ioredis' default minute.
-    sentinelReconnectStrategy: () => 2_000,
+    // ioredis' own +switch-master detector is OFF on purpose: in ioredis 6, when the switch is announced
+    // while the connection is reconnecting (the master was killed), it aborts that reconnect and leaves the
+    // connection in status 'end' for good (measured in test/failover.test.ts). Our FailoverDetector
+    // subscribes once per store and drops the connections that are still on the old master instead.
+    failoverDetector: false,
     updateSentinels: options.updateSentinels,
     connectTimeout: options.connectTimeoutMs,
     sentinelCommandTimeout: options.sentinelCommandTimeoutMs,

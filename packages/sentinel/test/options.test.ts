@@ -82,7 +82,7 @@ describe('sentinel options', () => {
     )
   })
 
-  it('maps to ioredis Sentinel options with the failover detector and READONLY reconnect', () => {
+  it('maps to ioredis Sentinel options with READONLY reconnect (and our own failover detector)', () => {
     const o = fromUrl('rediss+sentinel://:pw@h1:1,h2:2/mymaster?sentinelPassword=sp')
     const io = sentinelConnectionOptions(o, 'replica', { host: 'ignored', port: 1, commandTimeout: 250 })
     expect(io).toMatchObject({
@@ -97,7 +97,7 @@ describe('sentinel options', () => {
       tls: {},
       enableTLSForSentinelMode: true,
       sentinelTLS: {},
-      failoverDetector: true,
+      failoverDetector: false,
       updateSentinels: true,
       commandTimeout: 250,
     })
@@ -107,7 +107,7 @@ describe('sentinel options', () => {
     expect(SENTINEL_HOOKS.reconnectOnError(new Error('WRONGTYPE Operation against a key'))).toBe(false)
     for (let attempt = 1; attempt < 20; attempt++) {
       expect(SENTINEL_HOOKS.retryStrategy(attempt)).toBeLessThanOrEqual(520)
-      expect(SENTINEL_HOOKS.sentinelRetryStrategy(attempt)).toBeLessThanOrEqual(2_100)
+      expect(SENTINEL_HOOKS.sentinelRetryStrategy(attempt)).toBeLessThanOrEqual(550)
     }
   })
 })

@@ -1,0 +1,514 @@
+import { type InvalidationResult, type StoreEntry, type StoreHealth, TierCacheError } from '@tiercache/core'
+import {
+  baseClientOptions,
+  isRetryableRedisError,
+  type QueuedInvalidation,
+  RedisStore,
+  type RedisTuning,
+  retryWithDeadline,
+  toFatalError,
+} from '@tiercache/redis'
+import { Redis, type RedisOptions } from 'ioredis'
+import { sentinelConnectionOptions } from './connection.js'
+import { FailoverDetector, type FailoverNotice } from './failover-detector.js'
+import { FailoverJournal } from './failover-journal.js'
+import type { ResolvedSentinelOptions } from './options.js'
+import { type PendingWrite, PendingWrites } from './pending-writes.js'
+
+/**
+ * The Redis store over Sentinel-managed connections, failover-aware.
+ *
+ * What it adds to `RedisStore` (whose reads, invalidations, replay queue, breaker and bus it reuses):
+ * - **Master discovery and re-resolution.** Every connection resolves the master through the sentinels,
+ *   follows `+switch-master`, and treats READONLY / connection loss as "master moved" (see connection.ts).
+ * - **Writes survive the failover.** `set`/`setMany` return to the caller after at most `writeWaitMs`; the
+ *   write keeps retrying (backoff + full jitter) until the new master takes it or `writeDeadlineMs` passes.
+ *   Meanwhile reads of the key see the pending value; a later write or invalidation of the key supersedes
+ *   it. A write that cannot land within its deadline is turned into an invalidation of the key (queued and
+ *   replayed if need be), so the master can never keep serving the value it was meant to replace.
+ * - **`consistency: 'replicated'`**: invalidations are followed by `WAIT` and count as applied only once
+ *   enough replicas have them, so a promoted replica cannot resurrect an invalidated value.
+ * - **`role: 'replica'`**: reads from a replica, falling back to the master when none is connected.
+ * - **Failover events**: `{ type: 'failover', detail: { from, to, via, master } }` through `observe`.
+ */
+export class SentinelStore extends RedisStore {
+  readonly options: ResolvedSentinelOptions
+  readonly #pending = new PendingWrites()
+  readonly #journal: FailoverJournal
+  readonly #detector: FailoverDetector
+  readonly #clients: Redis[]
+  readonly #abort = new AbortController()
+  readonly #writeWaitMs: number
+  readonly #invalidationWaitMs: number
+  readonly #baseOptions: RedisOptions
+  #replica: Redis | undefined
+  #failovers = 0
+  /** Invalidations still retrying in the Redis store (not yet applied or queued). */
+  #invalidating = 0
+  #lastFailover: FailoverNotice | undefined
+  #sentinelsDown = false
+
+  constructor(options: ResolvedSentinelOptions, tuning: RedisTuning, extra: SentinelExtras = {}) {
+    const base: RedisOptions = { ...baseClientOptions(tuning), ...extra.ioredis }
+    const clients: Redis[] = []
+    super({
+      kind: 'sentinel',
+      tuning,
+      createClient: (role) => {
+        const client = new Redis({
+          ...sentinelConnectionOptions(options, 'master', base),
+          connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache',
+        })
+        clients.push(client)
+        return client
+      },
+    })
+    this.options = options
+    this.#clients = clients
+    this.#baseOptions = base
+    this.#writeWaitMs = extra.writeWaitMs ?? SENTINEL_DEFAULTS.writeWaitMs
+    this.#invalidationWaitMs = extra.invalidationWaitMs ?? SENTINEL_DEFAULTS.invalidationWaitMs
+    this.#journal = new FailoverJournal(extra.failoverWindowMs ?? SENTINEL_DEFAULTS.failoverWindowMs)
+    this.#detector = new FailoverDetector(options, {
+      onFailover: (notice) => this.#onFailover(notice),
+    })
+    this.#detector.start()
+    this.client.on('ready', () => {
+      this.#sentinelsDown = false
+      const address = addressOf(this.client)
+      if (address !== undefined) this.#detector.observeMaster(address)
+    })
+    this.client.on('error', (error: Error) => this.#onClientError(error))
+    // Consecutive failures on a connection that looks fine (a paused master answers nothing, and no
+    // +switch-master reached us yet): ask the sentinels again rather than wait on a node that may be gone.
+    this.breaker.onStateChange((state) => {
+      if (state === 'open') this.#reresolve(undefined)
+    })
+  }
+
+  // ── Failover ─────────────────────────────────────────────────────────────────────────────────────────
+
+  #onFailover(notice: FailoverNotice): void {
+    this.#failovers++
+    this.#lastFailover = notice
+    const reinvalidated = this.#reinvalidate()
+    this.emit({
+      type: 'failover',
+      detail: { master: this.options.name, from: notice.from, to: notice.to, via: notice.via, reinvalidated },
+    })
+    // A connection still on the old master (paused, or demoted and answering READONLY) moves now; one
+    // that is reconnecting resolves the new master by itself.
+    if (notice.via === 'switch-master') this.#reresolve(notice.to)
+  }
+
+  /** Drops every ready connection that is not on `master` (all of them when undefined); they re-resolve. */
+  #reresolve(master: string | undefined): void {
+    const clients = this.#replica ? [...this.#clients, this.#replica] : this.#clients
+    for (const client of clients) {
+      if (client === this.#replica) {
+        // A replica connection that landed on the new master (it was promoted) must find a replica again.
+        if (master !== undefined && addressOf(client) === master) client.disconnect(true)
+      } else if (
+        // 'connect': TCP up, ready check unanswered — e.g. on a paused master.
+        (client.status === 'ready' || client.status === 'connect') &&
+        (master === undefined || addressOf(client) !== master)
+      ) {
+        client.disconnect(true)
+      }
+    }
+  }
+
+  /**
+   * Undoes what the failover may have lost (see FailoverJournal): everything written within the window is
+   * invalidated again on the new master, and reads of those keys are misses until that has landed. Goes
+   * through the Redis store's invalidation path (retry, then replay queue), bypassing this class's
+   * overrides: a pending write is newer than anything in the journal and must not be superseded.
+   */
+  #reinvalidate(): number {
+    const { ops, overflowed } = this.#journal.takeWindow()
+    if (overflowed) this.emit({ type: 'invalidation-overflow', dropped: 0 })
+    let count = 0
+    for (const op of ops) {
+      const held = op.kind === 'clearPrefix' ? [] : op.keys
+      count += op.kind === 'clearPrefix' ? 1 : op.keys.length
+      this.#journal.hold(held)
+      const run: Promise<InvalidationResult> =
+        op.kind === 'delete'
+          ? super.delete(op.keys)
+          : op.kind === 'bumpGenerations'
+            ? super.bumpGenerations(op.keys)
+            : super.clearPrefix(op.prefix, op.keepPrefix)
+      run
+        .then((result) => (result.status === 'applied' ? undefined : result.replayed))
+        .catch((error: unknown) => this.emit({ type: 'error', operation: 'failover-reinvalidate', error }))
+        .finally(() => this.#journal.release(held))
+    }
+    return count
+  }
+
+  #onClientError(error: Error): void {
+    // ioredis says "All sentinels are unreachable. Retrying from scratch after N ms." — say what it means.
+    // Only when the sentinels themselves failed ("Last error: …"); during a failover ioredis says the same
+    // without one, when the sentinels answered but the master they named refused the connection.
+    const message = error?.message ?? ''
+    if (this.#sentinelsDown || !/All sentinels are unreachable.*Last error/is.test(message)) return
+    this.#sentinelsDown = true
+    const sentinels = this.options.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')
+    this.emit({
+      type: 'error',
+      operation: 'sentinel',
+      error: new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `none of the sentinels (${sentinels}) answered for master '${this.options.name}'; the cache ` +
+          'runs on L1 and loaders (fail-open) and reconnects when a sentinel is back',
+        { cause: error },
+      ),
+    })
+  }
+
+  // ── Reads ────────────────────────────────────────────────────────────────────────────────────────────
+
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    const pending = this.#pending.read(key)
+    if (pending !== undefined) return pending
+    if (this.#journal.isSuspect(key)) return undefined
+    return this.#withinReadTimeout(async () => {
+      const replica = this.#readyReplica()
+      if (replica !== undefined) {
+        const bytes = await this.#fromReplica(() => replica.getBuffer(key))
+        if (bytes !== FALLBACK) return bytes ?? undefined
+      }
+      return super.get(key)
+    })
+  }
+
+  override async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return []
+    const pending = keys.map((key) => this.#pending.read(key))
+    if (pending.every((bytes) => bytes !== undefined)) return pending
+    const suspect = keys.map((key) => this.#journal.isSuspect(key))
+    const remote = await this.#withinReadTimeout(async () => {
+      const replica = this.#readyReplica()
+      if (replica !== undefined) {
+        const replies = await this.#fromReplica(() => replica.mgetBuffer(...keys))
+        if (replies !== FALLBACK) return replies.map((bytes) => bytes ?? undefined)
+      }
+      return super.getMany(keys)
+    })
+    return remote.map((bytes, i) => pending[i] ?? (suspect[i] ? undefined : bytes))
+  }
+
+  override getGenerations(keys: readonly string[]): Promise<number[]> {
+    // A generation whose re-bump has not landed may be one that the failover rolled back.
+    if (keys.some((key) => this.#journal.isSuspect(key)))
+      return Promise.reject(
+        new TierCacheError('STORE_UNAVAILABLE', 'tag generations are being re-applied after a failover'),
+      )
+    return this.#withinReadTimeout(() => super.getGenerations(keys))
+  }
+
+  /**
+   * One read never waits longer than the command timeout in all. ioredis resends a command that was in
+   * flight when its connection dropped (which we do on a switch), with a fresh timeout: without this
+   * bound a read caught on a paused master would wait two timeouts.
+   */
+  #withinReadTimeout<T>(read: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeoutMs = this.tuning.commandTimeoutMs
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new TierCacheError('COMMAND_TIMEOUT', `no answer from the master within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
+    })
+    return Promise.race([read(), expired]).finally(() => clearTimeout(timer))
+  }
+
+  /** The replica connection when `role: 'replica'` and it is up; undefined → read from the master. */
+  #readyReplica(): Redis | undefined {
+    if (this.options.role !== 'replica' || this.#abort.signal.aborted) return undefined
+    if (this.#replica === undefined) {
+      const replica = new Redis({
+        ...sentinelConnectionOptions(this.options, 'replica', this.#baseOptions),
+        connectionName: 'tiercache:replica',
+      })
+      replica.on('error', () => undefined)
+      replica.connect().catch(() => undefined)
+      this.#replica = replica
+    }
+    return this.#replica.status === 'ready' ? this.#replica : undefined
+  }
+
+  /** A replica read; a failure that is not a timeout falls back to the master (FALLBACK). */
+  async #fromReplica<T>(read: () => Promise<T>): Promise<T | typeof FALLBACK> {
+    try {
+      return await read()
+    } catch (error) {
+      // After a timed-out replica read the call has spent its budget: fail open instead of asking again.
+      if (/timed out/i.test(String((error as Error)?.message))) throw error
+      return FALLBACK
+    }
+  }
+
+  // ── Writes ───────────────────────────────────────────────────────────────────────────────────────────
+
+  override set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    const px = Math.max(1, Math.ceil(ttlMs))
+    const write = this.#pending.begin({ key, value, expiresAt: Date.now() + px })
+    const bytes = toBuffer(value)
+    return this.#callerWait(this.#land('set', [write], () => this.client.set(key, bytes, 'PX', px)))
+  }
+
+  override setMany(entries: readonly StoreEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve()
+    const now = Date.now()
+    const writes = entries.map((entry) =>
+      this.#pending.begin({
+        key: entry.key,
+        value: entry.value,
+        expiresAt: now + Math.max(1, Math.ceil(entry.ttlMs)),
+      }),
+    )
+    const landing = this.#land('setMany', writes, async (live) => {
+      const pipeline = this.client.pipeline()
+      for (const w of live)
+        pipeline.set(w.key, toBuffer(w.value), 'PX', Math.max(1, w.expiresAt - Date.now()))
+      const results = await pipeline.exec()
+      if (results === null) throw new Error('Connection is closed.')
+      for (const [error] of results) if (error) throw error
+    })
+    return this.#callerWait(landing)
+  }
+
+  /**
+   * Retries a write until it lands or `writeDeadlineMs` passes. Each attempt first drops the writes that
+   * were superseded meanwhile; it goes straight to the connection (not through the breaker, which is open
+   * during a failover) and only when it is connected (the offline queue is off: nothing piles up unseen).
+   */
+  async #land(
+    operation: 'set' | 'setMany',
+    writes: readonly PendingWrite[],
+    send: (live: readonly PendingWrite[]) => Promise<unknown>,
+  ): Promise<void> {
+    try {
+      await retryWithDeadline(
+        async () => {
+          const live = writes.filter((w) => this.#pending.isCurrent(w))
+          if (live.length === 0) return
+          await this.#connected()
+          await send(live)
+          this.#journal.record({ kind: 'delete', keys: live.map((w) => w.key) })
+        },
+        {
+          deadlineMs: this.tuning.writeDeadlineMs,
+          baseDelayMs: this.tuning.retryBaseDelayMs,
+          maxDelayMs: this.tuning.retryMaxDelayMs,
+          signal: this.#abort.signal,
+          onRetry: ({ attempt, error }) => this.emit({ type: 'retry', operation, attempt, error }),
+        },
+      )
+      for (const w of writes) this.#pending.end(w)
+    } catch (error) {
+      const live = writes.filter((w) => this.#pending.isCurrent(w))
+      for (const w of live) this.#pending.end(w)
+      const fatal = toFatalError(error, 'the sentinel master')
+      if (fatal) throw fatal
+      this.emit({ type: 'error', operation, error })
+      if (live.length === 0 || this.#abort.signal.aborted || !isRetryableRedisError(error)) return
+      // The master may still hold the value this write replaced: invalidate instead (a miss, never old data).
+      this.delete(live.map((w) => w.key)).catch((reason: unknown) =>
+        this.emit({ type: 'error', operation: 'delete', error: reason }),
+      )
+    }
+  }
+
+  /** The caller waits for the write at most `writeWaitMs`; a fatal error (bad password) still reaches it. */
+  #callerWait(landing: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#writeWaitMs)
+    })
+    return Promise.race([landing, waited]).finally(() => clearTimeout(timer))
+  }
+
+  async #connected(): Promise<void> {
+    const status = this.client.status
+    if (status === 'ready') return
+    // Never connected yet (lazy): the first connect is worth waiting for, within the attempt's budget.
+    if (status === 'wait') return this.ready()
+    throw new TierCacheError(
+      'STORE_UNAVAILABLE',
+      `not connected to the master of '${this.options.name}' (${status}; failover in progress?)`,
+    )
+  }
+
+  // ── Invalidations ────────────────────────────────────────────────────────────────────────────────────
+
+  override delete(keys: readonly string[]): Promise<InvalidationResult> {
+    this.#pending.supersede(keys)
+    const op: QueuedInvalidation = { kind: 'delete', keys: [...keys] }
+    return this.#bounded('delete', op, super.delete(keys))
+  }
+
+  override bumpGenerations(
+    keys: readonly string[],
+  ): Promise<InvalidationResult & { generations?: number[] }> {
+    const op: QueuedInvalidation = { kind: 'bumpGenerations', keys: [...keys] }
+    return this.#bounded('bumpGenerations', op, super.bumpGenerations(keys))
+  }
+
+  override clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
+    this.#pending.supersedePrefix(prefix, keepPrefix)
+    const op: QueuedInvalidation =
+      keepPrefix === undefined ? { kind: 'clearPrefix', prefix } : { kind: 'clearPrefix', prefix, keepPrefix }
+    return this.#bounded('clearPrefix', op, super.clearPrefix(prefix, keepPrefix))
+  }
+
+  /**
+   * The caller of an invalidation waits at most `invalidationWaitMs`. The Redis store retries within
+   * `invalidationDeadlineMs` and then queues — longer than a caller should wait during a failover — so past
+   * the wait the invalidation is reported `queued`, and its `replayed` settles when the retry (or the
+   * replay) lands. The engine treats the key as invalidated meanwhile (reads are misses).
+   */
+  #bounded<R extends InvalidationResult>(
+    operation: string,
+    op: QueuedInvalidation,
+    invalidation: Promise<R>,
+  ): Promise<R> {
+    this.#invalidating++
+    // Journaled when it lands (applied now, or replayed later): that is when a failover could lose it.
+    const landed = (result: R) =>
+      result.status === 'applied' ? Promise.resolve('applied' as const) : result.replayed
+    invalidation.then(landed).then(
+      (outcome) => {
+        this.#invalidating--
+        if (outcome === 'applied') this.#journal.record(op)
+      },
+      () => this.#invalidating--,
+    )
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<'waited'>((resolve) => {
+      timer = setTimeout(resolve, this.#invalidationWaitMs, 'waited')
+    })
+    return Promise.race([invalidation, waited])
+      .then((outcome): R => {
+        if (outcome !== 'waited') return outcome
+        const replayed = invalidation.then(
+          (result) => (result.status === 'applied' ? ('applied' as const) : result.replayed),
+          (error: unknown) => {
+            this.emit({ type: 'error', operation, error })
+            return 'dropped' as const
+          },
+        )
+        this.emit({ type: 'invalidation-queued', operation, queueSize: this.replayQueue.size })
+        return { status: 'queued', replayed } as unknown as R
+      })
+      .finally(() => clearTimeout(timer))
+  }
+
+  protected override async unlinkKeys(keys: readonly string[]): Promise<void> {
+    await super.unlinkKeys(keys)
+    await this.#replicated()
+  }
+
+  protected override async incrKeys(keys: readonly string[]): Promise<number[]> {
+    const generations = await super.incrKeys(keys)
+    await this.#replicated()
+    return generations
+  }
+
+  protected override async scanUnlink(prefix: string, keepPrefix?: string): Promise<void> {
+    await super.scanUnlink(prefix, keepPrefix)
+    await this.#replicated()
+  }
+
+  /**
+   * `consistency: 'replicated'`: WAIT on the same connection (it counts this connection's writes), so the
+   * invalidation is on `waitReplicas` replicas before it counts as applied. Too few → a retryable error:
+   * the invalidation is retried, then queued and replayed (with WAIT again).
+   */
+  async #replicated(): Promise<void> {
+    const o = this.options
+    if (o.consistency !== 'replicated' || o.waitReplicas === 0) return
+    const acked = Number(await this.client.wait(o.waitReplicas, o.waitTimeoutMs))
+    if (acked < o.waitReplicas) {
+      throw new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `only ${acked} of ${o.waitReplicas} replica(s) acknowledged the invalidation within ${o.waitTimeoutMs} ms (WAIT)`,
+      )
+    }
+  }
+
+  // ── Health, close ────────────────────────────────────────────────────────────────────────────────────
+
+  override health(): StoreHealth {
+    const health = super.health()
+    return {
+      ...health,
+      detail: {
+        ...health.detail,
+        masterName: this.options.name,
+        master: this.#detector.master,
+        role: this.options.role,
+        consistency: this.options.consistency,
+        sentinels: this.options.sentinels.map((s) => `${s.host}:${s.port}`),
+        failovers: this.#failovers,
+        ...(this.#lastFailover ? { lastFailover: { ...this.#lastFailover } } : {}),
+        pendingWrites: this.#pending.size,
+        invalidationsInFlight: this.#invalidating,
+        reinvalidating: this.#journal.suspects,
+        ...(this.#replica ? { replica: this.#replica.status } : {}),
+      },
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.#abort.abort()
+    this.#pending.clear()
+    this.#detector.close()
+    this.#replica?.disconnect()
+    await super.close()
+  }
+}
+
+/** Sentinel-only settings on top of the Redis store's tuning. */
+export interface SentinelExtras {
+  /** How long `set`/`setMany` wait for the write before returning (it keeps retrying). Default 250 ms. */
+  readonly writeWaitMs?: number
+  /**
+   * How long `delete`/`invalidateTags`/`clear` wait before they report `queued` (they keep retrying, then
+   * replay). Default 750 ms.
+   */
+  readonly invalidationWaitMs?: number
+  /** How far back writes are re-invalidated after a failover (see FailoverJournal). Default 10 000 ms. */
+  readonly failoverWindowMs?: number
+  /** Extra ioredis options for every data connection (escape hatch). */
+  readonly ioredis?: RedisOptions
+}
+
+/**
+ * Defaults that differ from the standalone store's: a failover on a 1–30 s down-after is expected, not
+ * exceptional, so writes keep retrying through it in the background (`writeDeadlineMs`), while callers
+ * wait at most `writeWaitMs` / `invalidationWaitMs` (then the work goes on behind them), keeping calls
+ * bounded by the read timeout.
+ */
+export const SENTINEL_DEFAULTS = Object.freeze({
+  writeWaitMs: 250,
+  invalidationWaitMs: 750,
+  failoverWindowMs: 10_000,
+  writeDeadlineMs: 15_000,
+})
+
+const FALLBACK = Symbol('fallback to master')
+
+/** `host:port` of the node a connection is on, as the sentinels name it. */
+function addressOf(client: Redis): string | undefined {
+  const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined
+  if (!stream?.remoteAddress || !stream.remotePort) return undefined
+  return `${stream.remoteAddress.replace(/^::ffff:/, '')}:${stream.remotePort}`
+}
+
+function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
