@@ -239,6 +239,28 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
     console.log(line)
   }, 60_000)
 
+  it('role=replica reads from a replica (master fallback) and still writes to the master', async () => {
+    const cache = open({ l1: false, namespace: 'replica', url: `${topo.url}?role=replica` })
+    await cache.ready()
+    await cache.set('r', 'from-master')
+    expect(await rawGet(await topo.master(), 'replica:r')).toContain('from-master')
+    // First read: the replica connection is still coming up → answered by the master.
+    expect(await cache.get('r')).toBe('from-master')
+    const until = Date.now() + 5_000
+    while (cache.health().detail?.replica !== 'ready' && Date.now() < until)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(cache.health().detail?.replica).toBe('ready')
+    // Served by the replica now (replication on loopback is sub-millisecond; allow a moment).
+    let got: unknown
+    for (let i = 0; i < 20 && got !== 'from-master'; i++) {
+      got = await cache.get('r')
+      if (got !== 'from-master') await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    expect(got).toBe('from-master')
+    expect((await cache.delete('r')).status).toBe('applied')
+    expect(await cache.getOrSet('r', async () => 'reloaded')).toBe('reloaded')
+  })
+
   it('works with the first sentinel of the URL down at start-up', async () => {
     const first = topo.sentinels[0]!
     await topo.kill(first)
