@@ -1,10 +1,12 @@
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { barHolds, type Section, table } from './harness/report.js'
 import { formatRatio } from './harness/stats.js'
 import type { ThroughputOptions } from './harness/throughput.js'
 import { clusterGetMany } from './scenarios/cluster-get-many.js'
+import { failover } from './scenarios/failover.js'
 import { l1Hit } from './scenarios/l1-hit.js'
 import { memory } from './scenarios/memory.js'
 import { remoteHit } from './scenarios/remote-hit.js'
@@ -17,6 +19,10 @@ export interface RunSettings {
   readonly throughput: ThroughputOptions
 }
 
+// A full run refreshes the chart embedded in docs/benchmarks.md; a --quick try-out leaves docs alone.
+const DOCS_CHART_DIR = fileURLToPath(new URL('../../docs/img/', import.meta.url))
+const QUICK_CHART_DIR = fileURLToPath(new URL('../.tmp/', import.meta.url))
+
 type Scenario = (settings: RunSettings) => Promise<Section>
 
 const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
@@ -26,6 +32,15 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['stampede', (s) => stampede(s.quick ? 1 : 3)],
   ['memory', (s) => memory(s.quick ? 20_000 : 100_000)],
   ['serializer', (s) => serializers(s.throughput)],
+  [
+    'failover',
+    (s) =>
+      failover({
+        beforeS: s.quick ? 2 : 4,
+        afterS: s.quick ? 2 : 5,
+        chartDir: s.quick ? QUICK_CHART_DIR : DOCS_CHART_DIR,
+      }),
+  ],
 ]
 
 async function main(): Promise<void> {
