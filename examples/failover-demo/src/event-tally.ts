@@ -3,6 +3,8 @@ import type { Cache } from '@tiercache/core'
 /** The cache events the demo shows, counted per window and in total. */
 export interface EventCounts {
   failover: number
+  /** Each failover the cache noticed, as `from → to` when the store said so. */
+  switches: string[]
   /** Circuit breaker transitions, in order ('open', 'half-open', 'closed'). */
   circuit: string[]
   queued: number
@@ -14,6 +16,7 @@ export interface EventCounts {
 
 const emptyCounts = (): EventCounts => ({
   failover: 0,
+  switches: [],
   circuit: [],
   queued: 0,
   replayed: 0,
@@ -24,13 +27,15 @@ const emptyCounts = (): EventCounts => ({
 export class EventTally {
   #window = emptyCounts()
   readonly total = emptyCounts()
-  /** The last failover's detail, as the store reported it (from/to addresses). */
-  lastFailover: Readonly<Record<string, unknown>> | undefined
 
   constructor(cache: Cache) {
     cache.on('failover', ({ detail }) => {
-      this.lastFailover = detail
-      this.#bump((c) => c.failover++)
+      const { from, to } = detail
+      const change = typeof from === 'string' && typeof to === 'string' ? `${from} → ${to}` : undefined
+      this.#bump((c) => {
+        c.failover++
+        if (change !== undefined) c.switches.push(change)
+      })
     })
     cache.on('circuit', ({ state }) => this.#bump((c) => c.circuit.push(state)))
     cache.on('invalidationQueued', () => this.#bump((c) => c.queued++))
@@ -51,15 +56,25 @@ export class EventTally {
   }
 }
 
-/** `failover ×1, circuit open→half-open, 3 invalidations queued, 2 replayed, 40 store errors absorbed, 12 retries` */
-export function describeEvents(counts: EventCounts, circuit: 'sequence' | 'tally' = 'sequence'): string {
+/**
+ * One line's worth: `failover 127.0.0.1:7000 → 127.0.0.1:7004, circuit open→half-open, 3 invalidations
+ * queued, …` (`live`), or with the circuit transitions counted instead of listed (`summary`).
+ */
+export function describeEvents(counts: EventCounts, mode: 'live' | 'summary' = 'live'): string {
   const parts: string[] = []
-  if (counts.failover > 0) parts.push(`failover ×${counts.failover}`)
+  if (counts.failover > 0) {
+    const switches = counts.switches.length > 0 ? ` ${counts.switches.join(', ')}` : ''
+    parts.push(
+      mode === 'live'
+        ? `failover${switches || ` ×${counts.failover}`}`
+        : `failover ×${counts.failover}${switches && ` (${switches.trim()})`}`,
+    )
+  }
   if (counts.circuit.length > 0)
-    parts.push(`circuit ${circuit === 'sequence' ? counts.circuit.join('→') : tally(counts.circuit)}`)
-  if (counts.queued > 0) parts.push(plural(counts.queued, 'invalidation') + ' queued')
+    parts.push(`circuit ${mode === 'live' ? counts.circuit.join('→') : tally(counts.circuit)}`)
+  if (counts.queued > 0) parts.push(`${plural(counts.queued, 'invalidation')} queued`)
   if (counts.replayed > 0) parts.push(`${counts.replayed} replayed`)
-  if (counts.storeErrors > 0) parts.push(plural(counts.storeErrors, 'store error') + ' absorbed')
+  if (counts.storeErrors > 0) parts.push(`${plural(counts.storeErrors, 'store error')} absorbed`)
   if (counts.retries > 0) parts.push(plural(counts.retries, 'retry', 'retries'))
   return parts.join(', ')
 }

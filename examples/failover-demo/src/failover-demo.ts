@@ -122,8 +122,8 @@ async function drive(
         `${(elapsedMs / 1000).toFixed(0)}s`,
         String(window.requests),
         String(window.errors),
-        `${(hitRate(window) * 100).toFixed(1)}%`,
-        percentile(window.latencies, 99).toFixed(1),
+        window.requests === 0 ? '-' : `${(hitRate(window) * 100).toFixed(1)}%`,
+        window.requests === 0 ? '-' : percentile(window.latencies, 99).toFixed(1),
         master,
         described,
       ),
@@ -177,7 +177,12 @@ async function drive(
         if (ms !== undefined)
           markers.push(`${at(Date.now())} writes land on the new master (${seconds(ms)} after the kill)`)
       })
-      await Promise.all([failover, probe])
+      // Ctrl-C does not wait for the failover to finish.
+      const abort = new Promise((resolve) => {
+        if (aborted()) resolve(undefined)
+        else o.signal?.addEventListener('abort', resolve, { once: true })
+      })
+      await Promise.race([Promise.all([failover, probe]), abort])
     }
     await sleepUnless(started + o.seconds * 1_000 - Date.now(), aborted)
   } finally {
@@ -220,7 +225,7 @@ function describeSummary(s: FailoverDemoSummary): string[] {
     `  killed master   ${s.killed ?? '(not killed: stopped early)'}`,
     `  new master      ${s.promoted === undefined ? '(none)' : `${s.promoted}, ${seconds(s.failoverMs!)} after the kill`}`,
     `  writes resumed  ${s.firstWriteMs === undefined ? '(not seen)' : `${seconds(s.firstWriteMs)} after the kill (a write through the cache found on the new master)`}`,
-    `  events          ${describeEvents(s.events, 'tally') || '(none)'}`,
+    `  events          ${describeEvents(s.events, 'summary') || '(none)'}`,
     s.errors === 0 ? 'OK: zero caller errors' : `FAILED: ${s.errors} caller errors`,
   ]
   return lines

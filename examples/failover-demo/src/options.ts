@@ -8,7 +8,7 @@ export interface FailoverDemoOptions {
   topology?: TopologyKind
   /** How long the traffic runs, in seconds (default 15); it runs longer while the failover is not over. */
   seconds?: number
-  /** When the master is SIGKILLed, in seconds after the traffic started (default 3). */
+  /** When the master is SIGKILLed, in seconds after the traffic started (default 3, or a third of `seconds` when shorter). */
   killAfterSeconds?: number
   /** Concurrent callers (default 4). */
   workers?: number
@@ -23,10 +23,12 @@ export interface FailoverDemoOptions {
 export type ResolvedDemoOptions = Required<Omit<FailoverDemoOptions, 'signal'>> & { signal?: AbortSignal }
 
 export function resolveDemoOptions(options: FailoverDemoOptions): ResolvedDemoOptions {
+  const seconds = options.seconds ?? 15
   const resolved = {
     topology: options.topology ?? 'sentinel',
-    seconds: options.seconds ?? 15,
-    killAfterSeconds: options.killAfterSeconds ?? 3,
+    seconds,
+    // Early enough that a short run still sees the failover through.
+    killAfterSeconds: options.killAfterSeconds ?? Math.min(3, seconds / 3),
     workers: options.workers ?? 4,
     keys: options.keys ?? 500,
     log: options.log ?? console.log,
@@ -51,7 +53,7 @@ export const USAGE = `usage: failover-demo [--topology sentinel|cluster] [--seco
 
   --topology    sentinel (default: 1 master, 2 replicas, 3 sentinels) or cluster (3 masters, 3 replicas)
   --seconds     how long the traffic runs (default 15); it keeps running until the failover is over
-  --kill-after  when the master is SIGKILLed, in seconds after the traffic started (default 3)
+  --kill-after  when the master is SIGKILLed, in seconds after the traffic started (default 3, or a third of --seconds)
   --workers     concurrent callers (default 4, at most 32)
   --keys        size of the key space (default 500)`
 
