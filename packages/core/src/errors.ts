@@ -17,7 +17,7 @@ export const ErrorCodes = {
     'Bytes in the store could not be decoded (corrupt or written by a foreign client). Reported as an event; the read is a miss.',
   INVALID_URL: 'The store URL is malformed (bad host list, port, or missing sentinel master name).',
   UNKNOWN_SCHEME:
-    'The store URL scheme is not one of memory, redis, rediss, valkey, valkeys, redis+sentinel, redis+cluster.',
+    'The store URL scheme is not one of memory, redis, rediss, valkey, valkeys, redis+sentinel, rediss+sentinel, valkey+sentinel, redis+cluster, rediss+cluster, valkey+cluster.',
   ADAPTER_MISSING: 'The store URL needs an adapter package that is not installed; the message names it.',
   ADAPTER_INVALID: 'The adapter package loaded but does not export `createStore`.',
   AUTH_FAILED: 'The remote tier rejected the credentials (NOAUTH / WRONGPASS / ACL). Fix username/password.',
@@ -36,11 +36,18 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes
 
-/** Codes that mean "misconfigured", not "sick": these reject operations instead of failing open. */
+/**
+ * Codes that mean "misconfigured", not "sick": from a store, these reject operations instead of failing
+ * open. Bad store options are only seen when the adapter loads (after `createCache` returned), so an
+ * adapter's INVALID_OPTION / INVALID_URL must be as loud as a missing adapter.
+ */
 const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ADAPTER_MISSING',
   'ADAPTER_INVALID',
   'AUTH_FAILED',
+  'INVALID_OPTION',
+  'INVALID_URL',
+  'UNKNOWN_SCHEME',
 ])
 
 export class TierCacheError extends Error {

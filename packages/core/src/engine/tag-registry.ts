@@ -8,8 +8,10 @@ interface KnownGeneration {
 /**
  * What this process knows of tag generations. A tagged entry records the generation of each of its tags
  * when it was written; it is valid only while every tag still has that generation. Invalidating a tag is
- * one INCR (O(1), no key scan, no cross-slot transaction on Cluster), and equality rather than ordering makes
- * a generation that went backwards (a lost write on failover) invalidate too, never resurrect.
+ * one INCR (O(1), no key scan, no cross-slot transaction on Cluster). Equality rather than ordering makes
+ * entries written after a generation went backwards (an INCR lost in an async-replication failover) invalid
+ * too; entries stamped before the lost INCR can become valid again — that is the replication window
+ * docs/consistency.md describes, closed by `consistency: 'replicated'` where the store offers it.
  *
  * Known generations are kept for `ttlMs` and updated by the bus; a tag with a pending (queued) invalidation
  * is unknown until its replay lands, so nothing tagged with it is served meanwhile.

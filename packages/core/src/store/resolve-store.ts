@@ -185,7 +185,18 @@ class LazyStore implements RemoteStore {
     if (this.#closed) return Promise.reject(new TierCacheError('CLOSED', 'the store was closed'))
     this.#loading ??= importAdapter(this.#adapter, this.#label).then((module) => {
       if (this.#closed) throw new TierCacheError('CLOSED', 'the store was closed')
-      const real = module.createStore(this.#config)
+      let real: RemoteStore
+      try {
+        real = module.createStore(this.#config)
+      } catch (error) {
+        // The adapter rejected its options: misconfiguration, which must reach the caller, never fail open.
+        if (error instanceof TierCacheError) throw error
+        throw new TierCacheError(
+          'INVALID_OPTION',
+          `${this.#adapter} rejected the store options for ${this.#label}: ${(error as Error)?.message ?? error}`,
+          { cause: error },
+        )
+      }
       this.#real = real
       for (const listener of this.#listeners) real.observe?.(listener)
       for (const entry of this.#subscriptions.values())
