@@ -1,5 +1,7 @@
+import type { ConnectionOptions } from 'node:tls'
 import type { StoreConfig } from '@tiercache/core'
-import { TierCacheError } from '@tiercache/core'
+import { assertKnownParams, TierCacheError } from '@tiercache/core'
+import { resolveTls } from '@tiercache/redis'
 import type { ClusterOptions, NatMap } from 'ioredis'
 
 /** A seed node: any node of the cluster; one that answers is enough to learn the whole topology. */
@@ -57,7 +59,7 @@ export interface ResolvedClusterOptions {
   readonly nodes: readonly ClusterNodeAddress[]
   readonly username: string | undefined
   readonly password: string | undefined
-  readonly tls: Record<string, unknown> | undefined
+  readonly tls: ConnectionOptions | undefined
   readonly natMap: NatMap | undefined
   readonly scaleReads: 'master' | 'slave' | 'all'
   readonly commandTimeoutMs: number
@@ -98,6 +100,7 @@ export function resolveClusterOptions(config: StoreConfig): ResolvedClusterOptio
   const options = config as StoreConfig & ClusterStoreOptions
   const parsed = config.parsed
   const params = parsed?.params ?? {}
+  assertKnownParams(parsed, [...URL_NUMBER_PARAMS, 'scaleReads'], '@tiercache/cluster')
 
   let nodes: ClusterNodeAddress[]
   if (parsed !== undefined && parsed.hosts.length > 0) {
@@ -119,11 +122,7 @@ export function resolveClusterOptions(config: StoreConfig): ResolvedClusterOptio
     )
   }
 
-  let tls: Record<string, unknown> | undefined
-  if (options.tls === true || (options.tls === undefined && parsed?.tls === true)) tls = {}
-  else if (typeof options.tls === 'object' && options.tls !== null) tls = { ...options.tls }
-  else if (options.tls !== undefined && options.tls !== false)
-    throw new TierCacheError('INVALID_OPTION', `tls must be a boolean or Node TLS options`)
+  const tls = resolveTls(options.tls, parsed?.tls ?? false)
 
   const numbers = {} as Record<DurationOption, number>
   for (const name of URL_NUMBER_PARAMS) {

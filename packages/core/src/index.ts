@@ -1,6 +1,6 @@
 export type { EnvVariable } from './config/env.js'
 export { cacheOptionsFromEnv, ENV_VARIABLES } from './config/env.js'
-export { parseStoreUrl, redactUrl } from './config/store-url.js'
+export { assertKnownParams, parseStoreUrl, redactUrl } from './config/store-url.js'
 export type {
   Cache,
   CacheOptions,

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls'
-import { type StoreConfig, TierCacheError } from '@tiercache/core'
+import { assertKnownParams, type StoreConfig, TierCacheError } from '@tiercache/core'
 import type { RedisOptions } from 'ioredis'
 import { BREAKER_DEFAULTS } from './resilience/breaker.js'
 import { REPLAY_QUEUE_DEFAULTS } from './resilience/replay-queue.js'
@@ -130,6 +130,7 @@ export function baseClientOptions(tuning: RedisTuning): RedisOptions {
 export function resolveStandaloneOptions(config: StoreConfig): { client: RedisOptions; tuning: RedisTuning } {
   const options = config as StoreConfig & RedisStoreOptions
   const parsed = config.parsed
+  assertKnownParams(parsed, TUNING_KEYS, '@tiercache/redis')
   const tuning = resolveTuning(config)
   const host = options.host ?? parsed?.hosts[0]?.host ?? '127.0.0.1'
   const port = options.port ?? parsed?.hosts[0]?.port ?? 6379

@@ -135,3 +135,24 @@ function decode(text: string, shown: string): string {
     throw new TierCacheError('INVALID_URL', `bad percent-encoding in '${shown}'`, { cause: error })
   }
 }
+
+/**
+ * Throws INVALID_URL for a query parameter the adapter does not know: a misspelled option must be loud, not
+ * silently ignored. Adapters call it with the parameters they read.
+ */
+export function assertKnownParams(
+  parsed: ParsedStoreUrl | undefined,
+  known: Iterable<string>,
+  adapter: string,
+): void {
+  if (parsed === undefined) return
+  const allowed = new Set(known)
+  for (const name of Object.keys(parsed.params)) {
+    if (!allowed.has(name)) {
+      throw new TierCacheError(
+        'INVALID_URL',
+        `${adapter}: unknown URL parameter '${name}'; known: ${[...allowed].sort().join(', ')}`,
+      )
+    }
+  }
+}

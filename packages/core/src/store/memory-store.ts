@@ -1,3 +1,5 @@
+import { assertKnownParams } from '../config/store-url.js'
+import { TierCacheError } from '../errors.js'
 import type {
   BusMessage,
   BusSubscriber,
@@ -37,8 +39,12 @@ export class MemoryStore implements RemoteStore {
   }
 
   static fromUrl(parsed: ParsedStoreUrl): MemoryStore {
-    const max = parsed.params.max === undefined ? DEFAULT_MAX_ENTRIES : Number(parsed.params.max)
-    return MemoryStore.shared(parsed.path, Number.isInteger(max) && max > 0 ? max : DEFAULT_MAX_ENTRIES)
+    assertKnownParams(parsed, ['max'], 'memory://')
+    const text = parsed.params.max
+    if (text !== undefined && !/^[1-9]\d*$/.test(text)) {
+      throw new TierCacheError('INVALID_URL', `memory://?max= must be a positive integer, got '${text}'`)
+    }
+    return MemoryStore.shared(parsed.path, text === undefined ? DEFAULT_MAX_ENTRIES : Number(text))
   }
 
   readonly kind = 'memory'
