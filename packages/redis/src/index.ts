@@ -20,7 +20,8 @@ export { escapeGlob, RedisStore } from './store.js'
 export function createStore(config: StoreConfig): RemoteStore {
   const { client, tuning } = resolveStandaloneOptions(config)
   return new RedisStore({
-    kind: 'redis',
+    // The kind names the server family in telemetry (`db.system.name`): valkey:// and valkeys:// are Valkey.
+    kind: config.parsed?.scheme.startsWith('valkey') ? 'valkey' : 'redis',
     tuning,
     createClient: (role) =>
       new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
