@@ -203,7 +203,12 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
   it('SIGSTOP of the master past down-after, SIGCONT after the promotion', async () => {
     await underFailover(
       'pause',
-      async (master) => topo.pause(master),
+      async (master) => {
+        topo.pause(master)
+        // SIGSTOP is asynchronous: without this, the probe write below may still be acknowledged by the
+        // old master — and then, correctly, be re-invalidated by the failover journal instead of landing.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      },
       async (old) => topo.resume(old),
     )
   }, 60_000)
