@@ -40,7 +40,9 @@ function panel(data: FailoverPanel, top: number): string {
   const yOps = (v: number) => y0 + plotH - (v / opsMax) * plotH
   const yLat = (v: number) => y0 + plotH - (Math.min(v, latMax) / latMax) * plotH
   const parts: string[] = []
-  parts.push(`<text x="${x0}" y="${top + 22}" font-size="15" font-weight="bold">${escapeXml(data.title)}</text>`)
+  parts.push(
+    `<text x="${x0}" y="${top + 22}" font-size="15" font-weight="bold">${escapeXml(data.title)}</text>`,
+  )
   parts.push(`<rect x="${x0}" y="${y0}" width="${plotW}" height="${plotH}" fill="#fafafa" stroke="#bbb"/>`)
   for (let i = 0; i <= 4; i++) {
     const y = y0 + (plotH * i) / 4
