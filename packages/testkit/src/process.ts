@@ -144,6 +144,9 @@ export class ManagedNode implements RedisNode {
   async kill(): Promise<void> {
     const child = this.#child
     if (!child?.pid) return
+    // Children are unref'd; while we wait for this one's exit it must hold the event loop, or a script
+    // with nothing else pending ends (exit code 13, unsettled top-level await) before stop() resolves.
+    child.ref()
     signal(child.pid, 'SIGCONT')
     signal(child.pid, 'SIGKILL')
     await this.#exited
