@@ -428,19 +428,7 @@ export class TwoTierEngine {
     generations: readonly number[] | undefined,
     announce: boolean,
   ): Promise<void> {
-    const now = Date.now()
-    const expiresAt = now + options.ttl
-    const staleUntil = expiresAt + options.grace
-    const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
-    this.l1?.set(fullKey, {
-      value,
-      expiresAt,
-      staleUntil,
-      freshUntil: Math.min(expiresAt, now + this.#l1TtlMs),
-      tags: options.tags,
-      generations,
-      size: bytes.length,
-    })
+    const bytes = this.#stamp(fullKey, value, payload, options, generations, Date.now())
     try {
       await this.store.set(fullKey, bytes, options.ttl + options.grace)
     } catch (error) {
@@ -453,6 +441,30 @@ export class TwoTierEngine {
       return
     }
     if (announce) this.#publish({ origin: this.id, keys: [fullKey] })
+  }
+
+  /** Wraps a payload in its envelope (expiry, grace, tag generations) and puts the value in L1. */
+  #stamp(
+    fullKey: string,
+    value: unknown,
+    payload: Uint8Array,
+    options: ResolvedWrite,
+    generations: readonly number[] | undefined,
+    now: number,
+  ): Uint8Array {
+    const expiresAt = now + options.ttl
+    const staleUntil = expiresAt + options.grace
+    const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
+    this.l1?.set(fullKey, {
+      value,
+      expiresAt,
+      staleUntil,
+      freshUntil: Math.min(expiresAt, now + this.#l1TtlMs),
+      tags: options.tags,
+      generations,
+      size: bytes.length,
+    })
+    return bytes
   }
 
   async setMany(
@@ -486,18 +498,7 @@ export class TwoTierEngine {
         }
         generations = options.tags.map((tag) => known!.get(tag)!)
       }
-      const expiresAt = now + options.ttl
-      const staleUntil = expiresAt + options.grace
-      const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
-      this.l1?.set(fullKey, {
-        value,
-        expiresAt,
-        staleUntil,
-        freshUntil: Math.min(expiresAt, now + this.#l1TtlMs),
-        tags: options.tags,
-        generations,
-        size: bytes.length,
-      })
+      const bytes = this.#stamp(fullKey, value, payload, options, generations, now)
       entries.push({ key: fullKey, value: bytes, ttlMs: options.ttl + options.grace })
       fullKeys.push(fullKey)
     }
