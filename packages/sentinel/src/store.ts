@@ -41,6 +41,9 @@ export class SentinelStore extends RedisStore {
   readonly #writeWaitMs: number
   readonly #invalidationWaitMs: number
   readonly #baseOptions: RedisOptions
+  /** Which master each connection (ioredis stream) talks to; see `#link`. */
+  readonly #nodes = new WeakMap<object, string>()
+  #anonymousNodes = 0
   #replica: Redis | undefined
   #failovers = 0
   /** Invalidations still retrying in the Redis store (not yet applied or queued). */
@@ -73,10 +76,13 @@ export class SentinelStore extends RedisStore {
       onFailover: (notice) => this.#onFailover(notice),
     })
     this.#detector.start()
+    this.#identifyNodes(this.client)
     this.client.on('ready', () => {
       this.#sentinelsDown = false
       const address = addressOf(this.client)
       if (address !== undefined) this.#detector.observeMaster(address)
+      // Landed on another master: start repairing it now rather than at the next command.
+      this.#link()
     })
     this.client.on('error', (error: Error) => this.#onClientError(error))
     // Consecutive failures on a connection that looks fine (a paused master answers nothing, and no
@@ -91,7 +97,9 @@ export class SentinelStore extends RedisStore {
   #onFailover(notice: FailoverNotice): void {
     this.#failovers++
     this.#lastFailover = notice
-    const reinvalidated = this.#reinvalidate()
+    // Re-invalidation is not started here but when the connection lands on the new master (`#link`): sent
+    // now, it would still go to the old master, which may acknowledge it and lose it like the rest.
+    const reinvalidated = this.#journal.exposed()
     this.emit({
       type: 'failover',
       detail: { master: this.options.name, from: notice.from, to: notice.to, via: notice.via, reinvalidated },
@@ -118,20 +126,63 @@ export class SentinelStore extends RedisStore {
     }
   }
 
+  // ── Which master answers ─────────────────────────────────────────────────────────────────────────────
+
   /**
-   * Undoes what the failover may have lost (see FailoverJournal): everything written within the window is
-   * invalidated again on the new master, and reads of those keys are misses until that has landed. Goes
-   * through the Redis store's invalidation path (retry, then replay queue), bypassing this class's
-   * overrides: a pending write is newer than anything in the journal and must not be superseded.
+   * Names the master behind each new connection from the INFO reply of ioredis's ready check (no extra
+   * round trip): address, `run_id` (changes on restart) and `master_replid` (changes on every promotion and
+   * full resync). So "the same node" means "has not lost a write since": a node demoted and promoted again
+   * has a new identity. Without that INFO (ACL without INFO, ready check off) every connection counts as
+   * another node: safe, at the cost of re-invalidating after every reconnect.
    */
-  #reinvalidate(): number {
-    const { ops, overflowed } = this.#journal.takeWindow()
-    if (overflowed) this.emit({ type: 'invalidation-overflow', dropped: 0 })
-    let count = 0
-    for (const op of ops) {
-      const held = op.kind === 'clearPrefix' ? [] : op.keys
-      count += op.kind === 'clearPrefix' ? 1 : op.keys.length
-      this.#journal.hold(held)
+  #identifyNodes(client: Redis): void {
+    type Check = (info: Record<string, string>) => boolean
+    const connector = (client as unknown as { connector?: { check?: Check } }).connector
+    const check = connector?.check
+    if (connector === undefined || typeof check !== 'function') return
+    connector.check = (info) => {
+      const ok = check.call(connector, info)
+      if (ok && client.stream && info.run_id && info.master_replid)
+        this.#nodes.set(client.stream, `${addressOf(client) ?? '?'} ${info.run_id} ${info.master_replid}`)
+      return ok
+    }
+  }
+
+  /**
+   * The connection the next command goes out on and the master behind it (undefined while not connected).
+   * When that is another master than before, the journal moves there and the repair starts: everything
+   * written within the window, acknowledged by another master, is invalidated again on this one.
+   */
+  #link(): Link | undefined {
+    if (this.client.status !== 'ready') return undefined
+    const stream = this.client.stream as object
+    let node = this.#nodes.get(stream)
+    if (node === undefined) {
+      node = `${addressOf(this.client) ?? '?'} #${++this.#anonymousNodes}`
+      this.#nodes.set(stream, node)
+    }
+    if (node !== this.#journal.current) {
+      const { repairs, overflowed } = this.#journal.moveTo(node)
+      if (overflowed) this.emit({ type: 'invalidation-overflow', dropped: 0 })
+      if (repairs > 0) queueMicrotask(() => this.#repair())
+    }
+    return { stream, node }
+  }
+
+  /** The reply of a command sent on `link` came over that same connection (ioredis did not resend it). */
+  #sameLink(link: Link | undefined): boolean {
+    return link === undefined || this.client.stream === link.stream
+  }
+
+  /**
+   * Undoes on the current master what a failover may have lost (see FailoverJournal). Goes through the Redis
+   * store's invalidation path (retry, then replay queue), bypassing this class's overrides: a pending write
+   * is newer than anything in the journal and must not be superseded. Each repair counts once it is
+   * acknowledged by the current master (`#acknowledged`); until then its keys read as misses.
+   */
+  #repair(): void {
+    if (this.#abort.signal.aborted) return
+    for (const op of this.#journal.repairs()) {
       const run: Promise<InvalidationResult> =
         op.kind === 'delete'
           ? super.delete(op.keys)
@@ -141,9 +192,25 @@ export class SentinelStore extends RedisStore {
       run
         .then((result) => (result.status === 'applied' ? undefined : result.replayed))
         .catch((error: unknown) => this.emit({ type: 'error', operation: 'failover-reinvalidate', error }))
-        .finally(() => this.#journal.release(held))
     }
-    return count
+  }
+
+  /**
+   * Runs one write on the current connection and journals it as acknowledged by that connection's master.
+   * A reply that came over another connection (ioredis resends what was in flight when a connection
+   * dropped) may come from either node: the write is retried, so the journal never names the wrong one.
+   */
+  async #acknowledged<T>(op: QueuedInvalidation, run: () => Promise<T>): Promise<T> {
+    const link = this.#link()
+    if (link === undefined) throw this.#notConnected()
+    const result = await run()
+    if (!this.#sameLink(link))
+      throw new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `the connection to the master of '${this.options.name}' changed while a write was in flight`,
+      )
+    this.#journal.record(op, link.node)
+    return result
   }
 
   #onClientError(error: Error): void {
@@ -168,11 +235,19 @@ export class SentinelStore extends RedisStore {
 
   // ── Reads ────────────────────────────────────────────────────────────────────────────────────────────
 
+  /*
+   * Reads and failovers: a key is read only from a master that acknowledged its newest write (or that the
+   * failover repair reached), decided when the read is sent; a reply that came back over another connection
+   * than the one it was sent on (ioredis resent it after a reconnect, possibly to the new master before the
+   * repair) is a miss.
+   */
+
   override async get(key: string): Promise<Uint8Array | undefined> {
     const pending = this.#pending.read(key)
     if (pending !== undefined) return pending
-    if (this.#journal.isSuspect(key)) return undefined
-    return this.#withinReadTimeout(async () => {
+    const link = this.#link()
+    if (this.#journal.isSuspect(key, link?.node)) return undefined
+    const bytes = await this.#withinReadTimeout(async () => {
       const replica = this.#readyReplica()
       if (replica !== undefined) {
         const bytes = await this.#fromReplica(() => replica.getBuffer(key))
@@ -180,13 +255,15 @@ export class SentinelStore extends RedisStore {
       }
       return super.get(key)
     })
+    return this.#sameLink(link) ? bytes : undefined
   }
 
   override async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     if (keys.length === 0) return []
     const pending = keys.map((key) => this.#pending.read(key))
     if (pending.every((bytes) => bytes !== undefined)) return pending
-    const suspect = keys.map((key) => this.#journal.isSuspect(key))
+    const link = this.#link()
+    const suspect = keys.map((key) => this.#journal.isSuspect(key, link?.node))
     const remote = await this.#withinReadTimeout(async () => {
       const replica = this.#readyReplica()
       if (replica !== undefined) {
@@ -195,16 +272,19 @@ export class SentinelStore extends RedisStore {
       }
       return super.getMany(keys)
     })
-    return remote.map((bytes, i) => pending[i] ?? (suspect[i] ? undefined : bytes))
+    const moved = !this.#sameLink(link)
+    return remote.map((bytes, i) => pending[i] ?? (suspect[i] || moved ? undefined : bytes))
   }
 
-  override getGenerations(keys: readonly string[]): Promise<number[]> {
+  override async getGenerations(keys: readonly string[]): Promise<number[]> {
     // A generation whose re-bump has not landed may be one that the failover rolled back.
-    if (keys.some((key) => this.#journal.isSuspect(key)))
-      return Promise.reject(
-        new TierCacheError('STORE_UNAVAILABLE', 'tag generations are being re-applied after a failover'),
-      )
-    return this.#withinReadTimeout(() => super.getGenerations(keys))
+    const link = this.#link()
+    if (keys.some((key) => this.#journal.isSuspect(key, link?.node)))
+      throw new TierCacheError('STORE_UNAVAILABLE', 'tag generations are being re-applied after a failover')
+    const generations = await this.#withinReadTimeout(() => super.getGenerations(keys))
+    if (!this.#sameLink(link))
+      throw new TierCacheError('STORE_UNAVAILABLE', 'the connection moved to another node during the read')
+    return generations
   }
 
   /**
@@ -297,8 +377,7 @@ export class SentinelStore extends RedisStore {
           const live = writes.filter((w) => this.#pending.isCurrent(w))
           if (live.length === 0) return
           await this.#connected()
-          await send(live)
-          this.#journal.record({ kind: 'delete', keys: live.map((w) => w.key) })
+          await this.#acknowledged({ kind: 'delete', keys: live.map((w) => w.key) }, () => send(live))
         },
         {
           deadlineMs: this.tuning.writeDeadlineMs,
@@ -337,9 +416,13 @@ export class SentinelStore extends RedisStore {
     if (status === 'ready') return
     // Never connected yet (lazy): the first connect is worth waiting for, within the attempt's budget.
     if (status === 'wait') return this.ready()
-    throw new TierCacheError(
+    throw this.#notConnected()
+  }
+
+  #notConnected(): TierCacheError {
+    return new TierCacheError(
       'STORE_UNAVAILABLE',
-      `not connected to the master of '${this.options.name}' (${status}; failover in progress?)`,
+      `not connected to the master of '${this.options.name}' (${this.client.status}; failover in progress?)`,
     )
   }
 
@@ -347,22 +430,18 @@ export class SentinelStore extends RedisStore {
 
   override delete(keys: readonly string[]): Promise<InvalidationResult> {
     this.#pending.supersede(keys)
-    const op: QueuedInvalidation = { kind: 'delete', keys: [...keys] }
-    return this.#bounded('delete', op, super.delete(keys))
+    return this.#bounded('delete', super.delete(keys))
   }
 
   override bumpGenerations(
     keys: readonly string[],
   ): Promise<InvalidationResult & { generations?: number[] }> {
-    const op: QueuedInvalidation = { kind: 'bumpGenerations', keys: [...keys] }
-    return this.#bounded('bumpGenerations', op, super.bumpGenerations(keys))
+    return this.#bounded('bumpGenerations', super.bumpGenerations(keys))
   }
 
   override clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
     this.#pending.supersedePrefix(prefix, keepPrefix)
-    const op: QueuedInvalidation =
-      keepPrefix === undefined ? { kind: 'clearPrefix', prefix } : { kind: 'clearPrefix', prefix, keepPrefix }
-    return this.#bounded('clearPrefix', op, super.clearPrefix(prefix, keepPrefix))
+    return this.#bounded('clearPrefix', super.clearPrefix(prefix, keepPrefix))
   }
 
   /**
@@ -371,20 +450,13 @@ export class SentinelStore extends RedisStore {
    * the wait the invalidation is reported `queued`, and its `replayed` settles when the retry (or the
    * replay) lands. The engine treats the key as invalidated meanwhile (reads are misses).
    */
-  #bounded<R extends InvalidationResult>(
-    operation: string,
-    op: QueuedInvalidation,
-    invalidation: Promise<R>,
-  ): Promise<R> {
+  #bounded<R extends InvalidationResult>(operation: string, invalidation: Promise<R>): Promise<R> {
     this.#invalidating++
-    // Journaled when it lands (applied now, or replayed later): that is when a failover could lose it.
+    // (Journaled by the commands themselves, with the master that acknowledged them: `#acknowledged`.)
     const landed = (result: R) =>
       result.status === 'applied' ? Promise.resolve('applied' as const) : result.replayed
     invalidation.then(landed).then(
-      (outcome) => {
-        this.#invalidating--
-        if (outcome === 'applied') this.#journal.record(op)
-      },
+      () => this.#invalidating--,
       () => this.#invalidating--,
     )
     let timer: NodeJS.Timeout | undefined
@@ -407,20 +479,30 @@ export class SentinelStore extends RedisStore {
       .finally(() => clearTimeout(timer))
   }
 
-  protected override async unlinkKeys(keys: readonly string[]): Promise<void> {
-    await super.unlinkKeys(keys)
-    await this.#replicated()
+  // The invalidation commands (direct, retried, replayed, repairs) are journaled with the acknowledging master.
+
+  protected override unlinkKeys(keys: readonly string[]): Promise<void> {
+    return this.#acknowledged({ kind: 'delete', keys: [...keys] }, async () => {
+      await super.unlinkKeys(keys)
+      await this.#replicated()
+    })
   }
 
-  protected override async incrKeys(keys: readonly string[]): Promise<number[]> {
-    const generations = await super.incrKeys(keys)
-    await this.#replicated()
-    return generations
+  protected override incrKeys(keys: readonly string[]): Promise<number[]> {
+    return this.#acknowledged({ kind: 'bumpGenerations', keys: [...keys] }, async () => {
+      const generations = await super.incrKeys(keys)
+      await this.#replicated()
+      return generations
+    })
   }
 
-  protected override async scanUnlink(prefix: string, keepPrefix?: string): Promise<void> {
-    await super.scanUnlink(prefix, keepPrefix)
-    await this.#replicated()
+  protected override scanUnlink(prefix: string, keepPrefix?: string): Promise<void> {
+    const op: QueuedInvalidation =
+      keepPrefix === undefined ? { kind: 'clearPrefix', prefix } : { kind: 'clearPrefix', prefix, keepPrefix }
+    return this.#acknowledged(op, async () => {
+      await super.scanUnlink(prefix, keepPrefix)
+      await this.#replicated()
+    })
   }
 
   /**
@@ -501,6 +583,12 @@ export const SENTINEL_DEFAULTS = Object.freeze({
 })
 
 const FALLBACK = Symbol('fallback to master')
+
+/** A connection (ioredis stream, replaced on every reconnect) and the master it talks to. */
+interface Link {
+  readonly stream: object
+  readonly node: string
+}
 
 /** `host:port` of the node a connection is on, as the sentinels name it. */
 function addressOf(client: Redis): string | undefined {
