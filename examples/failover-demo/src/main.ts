@@ -20,4 +20,10 @@ const controller = new AbortController()
 process.once('SIGINT', () => controller.abort())
 
 const summary = await runFailoverDemo({ ...options, signal: controller.signal })
-process.exitCode = summary.errors === 0 ? 0 : 1
+const code = summary.errors === 0 ? 0 : 1
+process.exitCode = code
+// Everything is closed and stopped by now; a handle someone left open must not keep the terminal waiting.
+setTimeout(() => {
+  console.error('(still running 5 s after the summary: an open handle was left behind; exiting)')
+  process.exit(code)
+}, 5_000).unref()
