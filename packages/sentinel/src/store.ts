@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { type InvalidationResult, type StoreEntry, type StoreHealth, TierCacheError } from '@tiercache/core'
 import {
   baseClientOptions,
@@ -37,7 +38,8 @@ export class SentinelStore extends RedisStore {
   readonly #journal: FailoverJournal
   readonly #detector: FailoverDetector
   readonly #clients: Redis[]
-  readonly #abort = new AbortController()
+  /** Aborts every pending retry sleep on close; one listener per pending write, so no listener limit. */
+  readonly #abort = unlimitedAbortController()
   readonly #writeWaitMs: number
   readonly #invalidationWaitMs: number
   readonly #baseOptions: RedisOptions
@@ -599,4 +601,11 @@ function addressOf(client: Redis): string | undefined {
 
 function toBuffer(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+function unlimitedAbortController(): AbortController {
+  const controller = new AbortController()
+  // Many writes may wait on their backoff at once during a failover: each adds an abort listener.
+  setMaxListeners(0, controller.signal)
+  return controller
 }
