@@ -98,6 +98,7 @@ export function failoverSvg(panels: readonly FailoverPanel[]): string {
   const height = PANEL_HEIGHT * panels.length
   const body = panels.map((p, i) => panel(p, i * PANEL_HEIGHT)).join('\n')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="DejaVu Sans, sans-serif">
+<title>Throughput, fail-open misses, p99 latency and errors per second through a master kill</title>
 <rect width="100%" height="100%" fill="#fff"/>
 ${body}
 </svg>
