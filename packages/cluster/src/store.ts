@@ -236,7 +236,7 @@ export class ClusterStore implements RemoteStore {
               error !== this.#diagnosis &&
               !isTierCacheError(error, 'CIRCUIT_OPEN') &&
               !isTierCacheError(error, 'CLUSTER_NOT_READY') &&
-              (classifyRedisError(error) === 'retryable' || isPipelineRefusal(error)),
+              classifyRedisError(error) === 'retryable',
             onRetry: ({ attempt: n, error }) => {
               this.#refreshSoon()
               this.#emit({ type: 'retry', operation, attempt: n, error })
@@ -551,17 +551,6 @@ export class ClusterStore implements RemoteStore {
     this.bus.close()
     this.#cluster.disconnect()
   }
-}
-
-/**
- * ioredis's auto-pipelining groups commands by the slot map of the moment; while MOVED answers rewrite
- * that map (resharding), it can refuse its own pipeline ("…same slots allocation group"). Nothing was
- * sent: retrying (the retry goes straight to the routing, without auto-pipelining) is safe.
- */
-function isPipelineRefusal(error: unknown): boolean {
-  return /same slots allocation group|should belong to the same slot/.test(
-    String((error as Error)?.message ?? ''),
-  )
 }
 
 /** Rejects with COMMAND_TIMEOUT when `promise` has not settled within `ms`. */

@@ -32,6 +32,10 @@ describe('classifyRedisError', () => {
     ['MOVED', reply('MOVED 3999 127.0.0.1:6381')],
     ['ASK', reply('ASK 3999 127.0.0.1:6381')],
     ['redirection storm', new Error('Too many Cluster redirections. Last error: MOVED 1 x:1')],
+    [
+      'cluster pipeline refused after a slot-map change',
+      new Error('All keys in the pipeline should belong to the same slots allocation group'),
+    ],
     ['CIRCUIT_OPEN', new TierCacheError('CIRCUIT_OPEN', 'open')],
     ['STORE_UNAVAILABLE', new TierCacheError('STORE_UNAVAILABLE', 'down')],
   ])('%s is retryable', (_name, error) => {

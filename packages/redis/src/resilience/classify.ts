@@ -61,6 +61,8 @@ export function replyCode(error: unknown): string | undefined {
   return match?.[1]
 }
 
+const SLOT_MAP_CHANGED = /same slots allocation group|should belong to the same slot/
+
 /** Classifies a failed Redis command or connection error. Never throws. */
 export function classifyRedisError(error: unknown): RedisErrorCategory {
   if (error instanceof TierCacheError) {
@@ -82,6 +84,9 @@ export function classifyRedisError(error: unknown): RedisErrorCategory {
   if (name === 'MaxRetriesPerRequestError' || name === 'AbortError') return 'retryable'
   if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return 'retryable'
   if (CONNECTION_MESSAGES.test(text)) return 'retryable'
+  // ioredis Cluster refuses its own (auto-)pipeline when the slot map changed between grouping and exec
+  // (resharding, failover). Nothing was sent; a retry after the map refresh goes through.
+  if (SLOT_MAP_CHANGED.test(text)) return 'retryable'
   if (/\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH)\b/.test(text)) return 'retryable'
   return 'permanent'
 }
