@@ -11,6 +11,7 @@ import { APPLIED, isTierCacheError, TierCacheError } from '@tiercache/core'
 import {
   CircuitBreaker,
   classifyRedisError,
+  isNodeFailure,
   type QueuedInvalidation,
   ReplayQueue,
   retryWithDeadline,
@@ -270,7 +271,8 @@ export class ClusterStore implements RemoteStore {
     const master = nodes?.[0] ?? '?'
     let breaker = this.#breakers.get(master)
     if (breaker === undefined) {
-      breaker = new CircuitBreaker()
+      // Only sickness of that master counts; redirects and refused pipelines during a reshard do not.
+      breaker = new CircuitBreaker({ isFailure: isNodeFailure })
       breaker.onStateChange((state) => this.#emit({ type: 'circuit', state }))
       this.#breakers.set(master, breaker)
     }

@@ -42,6 +42,7 @@ export {
   classifyRedisError,
   FATAL_REPLY_CODES,
   isFailoverSignal,
+  isNodeFailure,
   isRetryableRedisError,
   RETRYABLE_REPLY_CODES,
   replyCode,

@@ -1,6 +1,12 @@
 import { isFatalError, TierCacheError } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
-import { classifyRedisError, isFailoverSignal, replyCode, toFatalError } from '../src/resilience/classify.js'
+import {
+  classifyRedisError,
+  isFailoverSignal,
+  isNodeFailure,
+  replyCode,
+  toFatalError,
+} from '../src/resilience/classify.js'
 
 function reply(message: string): Error {
   return Object.assign(new Error(message), { name: 'ReplyError' })
@@ -93,5 +99,38 @@ describe('replyCode / toFatalError', () => {
     expect(isFatalError(fatal)).toBe(true)
     expect(toFatalError(reply('READONLY x'))).toBeUndefined()
     expect(toFatalError(reply('WRONGTYPE x'))).toBeUndefined()
+  })
+})
+
+describe('isNodeFailure (what a circuit breaker counts)', () => {
+  it('counts sickness: connection loss, timeouts, READONLY, LOADING', () => {
+    for (const error of [
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      new Error('Command timed out'),
+      Object.assign(new Error("READONLY You can't write against a read only replica."), {
+        name: 'ReplyError',
+      }),
+      Object.assign(new Error('LOADING Redis is loading the dataset in memory'), { name: 'ReplyError' }),
+    ]) {
+      expect(isNodeFailure(error), String(error.message)).toBe(true)
+    }
+  })
+
+  it('does not count routing answers from healthy nodes during a reshard, nor permanent errors', () => {
+    for (const error of [
+      Object.assign(new Error('MOVED 3999 127.0.0.1:6381'), { name: 'ReplyError' }),
+      Object.assign(new Error('ASK 3999 127.0.0.1:6381'), { name: 'ReplyError' }),
+      Object.assign(new Error('TRYAGAIN Multiple keys request during rehashing of slot'), {
+        name: 'ReplyError',
+      }),
+      Object.assign(new Error('CLUSTERDOWN The cluster is down'), { name: 'ReplyError' }),
+      new Error('All keys in the pipeline should belong to the same slots allocation group'),
+      new Error('Too many Cluster redirections. Last error: MOVED 1 x:1'),
+      Object.assign(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'), {
+        name: 'ReplyError',
+      }),
+    ]) {
+      expect(isNodeFailure(error), String(error.message)).toBe(false)
+    }
   })
 })

@@ -96,6 +96,23 @@ export function isRetryableRedisError(error: unknown): boolean {
   return classifyRedisError(error) === 'retryable'
 }
 
+/** Replies that say "the slot map is changing", answered by a healthy node: retryable, but not sickness. */
+const ROUTING_REPLY_CODES: ReadonlySet<string> = new Set(['MOVED', 'ASK', 'TRYAGAIN', 'CLUSTERDOWN'])
+
+/**
+ * True for a failure that says the node is sick (connection loss, timeouts, READONLY, LOADING …): what a
+ * circuit breaker should count. Routing answers during resharding or failover (MOVED, ASK, TRYAGAIN,
+ * CLUSTERDOWN, a refused pipeline) are retryable but come from healthy nodes; counting them would open the
+ * circuit during every live reshard and turn redirects into fail-open misses.
+ */
+export function isNodeFailure(error: unknown): boolean {
+  if (!isRetryableRedisError(error)) return false
+  const reply = replyCode(error)
+  if (reply !== undefined && ROUTING_REPLY_CODES.has(reply)) return false
+  const text = String((error as { message?: unknown } | null)?.message ?? '')
+  return !SLOT_MAP_CHANGED.test(text) && !/Too many Cluster redirections/.test(text)
+}
+
 /**
  * True when the error says "the master moved or went away": READONLY (we talk to a demoted replica),
  * MASTERDOWN, or a lost connection. Sentinel/Cluster stores react by re-resolving the master / topology.
