@@ -255,6 +255,9 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
     while (cache.health().detail?.replica !== 'ready' && Date.now() < until)
       await new Promise((resolve) => setTimeout(resolve, 50))
     expect(cache.health().detail?.replica).toBe('ready')
+    // Earlier tests failed the master over; a replica may still be resyncing. Wait until the value has
+    // replicated to every replica, so what follows tests the store, not replication lag.
+    for (const replica of await topo.replicas()) await waitForValue(replica, 'replica:r', 'from-master')
     // Served by the replica now (replication on loopback is sub-millisecond; allow a moment).
     let got: unknown
     for (let i = 0; i < 20 && got !== 'from-master'; i++) {
