@@ -4,7 +4,7 @@ import { TwoTierEngine } from './engine/two-tier-engine.js'
 import { TierCacheError } from './errors.js'
 import type { CacheEventName, CacheListener } from './events.js'
 import { assertKey, assertNamespace, DEFAULT_MAX_KEY_BYTES } from './keys.js'
-import { LocalCache } from './l1/local-cache.js'
+import { type L1Entry, LocalCache } from './l1/local-cache.js'
 import { encodeValue, resolveSerializer, type SerializerOption } from './serializers/serializer.js'
 import type { InvalidationResult, StoreHealth } from './store/remote-store.js'
 import { resolveStore, type StoreOption } from './store/resolve-store.js'
@@ -207,17 +207,21 @@ class CacheHandle implements Cache {
     return this.#get<T>(key)
   }
 
-  async #get<T>(key: string): Promise<T | undefined> {
-    this.#assertOpen()
-    assertKey(key, this.#defaults.maxKeyBytes)
-    // The L1 hit: one lookup, one comparison, no allocation beyond this async function's promise.
-    const entry = this.#engine.freshL1(this.#scope.prefix + key)
-    if (entry !== undefined) {
-      if (this.#engine.events.has('hit'))
+  /** Not async: the remote path hands back the engine's promise as is (no extra promise and await). */
+  #get<T>(key: string): Promise<T | undefined> {
+    let entry: L1Entry | undefined
+    try {
+      this.#assertOpen()
+      assertKey(key, this.#defaults.maxKeyBytes)
+      // The L1 hit: one lookup, one comparison, no allocation beyond the returned promise.
+      entry = this.#engine.freshL1(this.#scope.prefix + key)
+      if (entry !== undefined && this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
-      return entry.value as T
+    } catch (error) {
+      return Promise.reject(error)
     }
-    return (await this.#engine.get(this.#scope, key)) as T | undefined
+    if (entry !== undefined) return Promise.resolve(entry.value as T)
+    return this.#engine.get(this.#scope, key) as Promise<T | undefined>
   }
 
   getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {

@@ -62,28 +62,44 @@ export function encodeEnvelope(header: EnvelopeHeader, payload: Uint8Array): Uin
   return out
 }
 
+// One scratch float for reading header fields: decoding allocates no DataView per entry (remote-hit path).
+const scratch = new Float64Array(1)
+const scratchBytes = new Uint8Array(scratch.buffer)
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** The big-endian f64 at `offset` (the caller checked the bounds). */
+function readFloat64(bytes: Uint8Array, offset: number): number {
+  if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[offset + 7 - i]!
+  else for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[offset + i]!
+  return scratch[0]!
+}
+
+function readUint16(bytes: Uint8Array, offset: number): number {
+  if (offset + 2 > bytes.length) throw new RangeError('truncated tiercache entry')
+  return (bytes[offset]! << 8) | bytes[offset + 1]!
+}
+
 /** Decodes the header; throws a RangeError on bytes tiercache did not write (the engine counts a miss). */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
   if (bytes.length < FIXED_HEADER || bytes[0] !== ENVELOPE_MAGIC)
     throw new RangeError('not a tiercache entry')
   if (bytes[1] !== VERSION) throw new RangeError(`unsupported tiercache entry version ${bytes[1]}`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const expiresAt = view.getFloat64(3)
-  const staleUntil = view.getFloat64(11)
+  const expiresAt = readFloat64(bytes, 3)
+  const staleUntil = readFloat64(bytes, 11)
   let offset = FIXED_HEADER
   let tags: string[] | undefined
   let generations: number[] | undefined
   if (bytes[2]! & FLAG_TAGS) {
-    const count = view.getUint16(offset)
+    const count = readUint16(bytes, offset)
     offset += 2
     tags = new Array(count)
     generations = new Array(count)
     for (let i = 0; i < count; i++) {
-      const length = view.getUint16(offset)
+      const length = readUint16(bytes, offset)
       if (offset + 2 + length + 8 > bytes.length) throw new RangeError('truncated tiercache entry')
       tags[i] = utf8Decoder.decode(bytes.subarray(offset + 2, offset + 2 + length))
       offset += 2 + length
-      generations[i] = view.getFloat64(offset)
+      generations[i] = readFloat64(bytes, offset)
       offset += 8
     }
   }
