@@ -150,15 +150,33 @@ export class RedisStore implements RemoteStore {
   #gate(): Promise<void> | undefined {
     if (this.#fatal) return Promise.reject(this.#fatal)
     if (this.#closed) return Promise.reject(new TierCacheError('CLOSED', 'the store was closed'))
-    if (this.#everReady && this.client.status !== 'wait') return undefined
-    if (this.client.status === 'ready') return undefined
+    if (this.#connected()) return undefined
     return this.#waitReady(this.tuning.commandTimeoutMs)
+  }
+
+  /** A command may be sent now: connected, or reconnecting after a first connect (it then fails at once). */
+  #connected(): boolean {
+    const status = this.client.status
+    return status === 'ready' || (this.#everReady && status !== 'wait')
   }
 
   // ── Operation classes ────────────────────────────────────────────────────────────────────────────────
 
-  /** One attempt through the breaker; a fatal reply becomes AUTH_FAILED. */
+  /**
+   * One attempt through the breaker; a fatal reply becomes AUTH_FAILED. The hot path — connected, circuit
+   * closed — calls the command directly and records its outcome in the breaker with one `.then`: no
+   * readiness promise, no cockatiel `execute` (two async layers and a result object per call).
+   */
   protected read<T>(command: () => Promise<T>): Promise<T> {
+    if (this.#fatal === undefined && !this.#closed && this.breaker.closed && this.#connected()) {
+      let run: Promise<T>
+      try {
+        run = command()
+      } catch (error) {
+        run = Promise.reject(error)
+      }
+      return run.then(this.#readSucceeded as (value: T) => T, this.#readFailed)
+    }
     const gate = this.#gate()
     const run =
       gate === undefined ? this.breaker.execute(command) : gate.then(() => this.breaker.execute(command))
@@ -209,6 +227,18 @@ export class RedisStore implements RemoteStore {
       this.#scheduleReplay()
       return { status: 'queued', replayed }
     }
+  }
+
+  // Bound once: the hot path allocates no handler per read.
+  readonly #readSucceeded = (value: unknown): unknown => {
+    this.breaker.onSuccess()
+    return value
+  }
+
+  readonly #readFailed = (error: unknown): never => {
+    this.breaker.onFailure(error)
+    this.onCommandError(error)
+    throw this.#remember(error)
   }
 
   #attempt<T>(command: () => Promise<T>): Promise<T> {
@@ -268,9 +298,8 @@ export class RedisStore implements RemoteStore {
 
   // ── RemoteStore ──────────────────────────────────────────────────────────────────────────────────────
 
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const bytes = await this.read(() => this.client.getBuffer(key))
-    return bytes ?? undefined
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.read(() => this.client.getBuffer(key)).then(orUndefined)
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -428,6 +457,10 @@ export function escapeGlob(text: string): string {
 
 function startsWith(key: Buffer, prefix: Buffer): boolean {
   return key.length >= prefix.length && key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
+}
+
+function orUndefined(bytes: Buffer | null): Buffer | undefined {
+  return bytes ?? undefined
 }
 
 function toBuffer(value: Uint8Array): Buffer {

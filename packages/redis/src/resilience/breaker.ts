@@ -40,13 +40,19 @@ const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
  */
 export class CircuitBreaker {
   readonly #policy: CircuitBreakerPolicy
+  readonly #consecutive: ConsecutiveBreaker
+  readonly #isFailure: (error: unknown) => boolean
+  readonly #threshold: number
   readonly #listeners = new Set<(state: CircuitStateName) => void>()
   #state: CircuitStateName = 'closed'
 
   constructor(options: CircuitBreakerOptions = {}) {
-    this.#policy = circuitBreaker(handleWhen(options.isFailure ?? isRetryableRedisError), {
+    this.#isFailure = options.isFailure ?? isRetryableRedisError
+    this.#threshold = options.failureThreshold ?? BREAKER_DEFAULTS.failureThreshold
+    this.#consecutive = new ConsecutiveBreaker(this.#threshold)
+    this.#policy = circuitBreaker(handleWhen(this.#isFailure), {
       halfOpenAfter: options.halfOpenAfterMs ?? BREAKER_DEFAULTS.halfOpenAfterMs,
-      breaker: new ConsecutiveBreaker(options.failureThreshold ?? BREAKER_DEFAULTS.failureThreshold),
+      breaker: this.#consecutive,
     })
     this.#policy.onStateChange((state) => {
       const name = STATE_NAMES[state]
@@ -59,6 +65,31 @@ export class CircuitBreaker {
   /** 'closed' (normal), 'open' (failing fast) or 'half-open' (one probe in flight). */
   get state(): CircuitStateName {
     return this.#state
+  }
+
+  /**
+   * True while calls may skip {@link execute} and report their outcome through {@link onSuccess} /
+   * {@link onFailure} (the hot path: no promise layers, no result objects). Open, half-open: use `execute`.
+   */
+  get closed(): boolean {
+    return this.#policy.state === CircuitState.Closed
+  }
+
+  /** Records a call that succeeded outside `execute` while {@link closed}: resets the failure count. */
+  onSuccess(): void {
+    this.#consecutive.success()
+  }
+
+  /**
+   * Records a call that failed outside `execute` while {@link closed}. Errors that are not failures
+   * (WRONGTYPE & co) are ignored, as in `execute`. The failure that reaches the threshold goes through
+   * cockatiel's `execute`, so the policy itself opens (and later lets its one probe through).
+   */
+  onFailure(error: unknown): void {
+    if (!this.#isFailure(error)) return
+    if (this.#policy.state !== CircuitState.Closed) return
+    if (this.#consecutive.state + 1 < this.#threshold) this.#consecutive.failure()
+    else this.#policy.execute(() => Promise.reject(error)).catch(() => undefined)
   }
 
   /** Runs `fn` through the breaker; rejects with CIRCUIT_OPEN without calling it while open/probing. */
