@@ -1,13 +1,19 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { TlsMaterial } from './tls.js'
 
 /** Quotes a value for a redis.conf line (double quotes, backslash escapes). */
 export const q = (value: string | number) => JSON.stringify(String(value))
 
 /** Settings every node shares: loopback only, no persistence, logs in its own folder. */
-export function baseConfig(opts: { port: number; dir: string; logfile: string }): string[] {
+export function baseConfig(opts: {
+  port: number
+  dir: string
+  logfile: string
+  tls?: TlsMaterial
+}): string[] {
   return [
-    `port ${opts.port}`,
+    ...(opts.tls ? tlsConfigLines(opts.tls, opts.port) : [`port ${opts.port}`]),
     'bind 127.0.0.1',
     `dir ${q(opts.dir)}`,
     `logfile ${q(join(opts.dir, opts.logfile))}`,
@@ -23,4 +29,20 @@ export function writeConfig(dir: string, file: string, lines: string[]): string 
   const path = join(dir, file)
   writeFileSync(path, `${lines.join('\n')}\n`)
   return path
+}
+
+/**
+ * redis.conf / sentinel.conf lines that serve TLS only, on `port` (the plain port is off). Clients are not
+ * asked for certificates; replication (and, for sentinels, every outgoing link) runs over TLS too.
+ */
+export function tlsConfigLines(material: TlsMaterial, port: number): string[] {
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${q(material.certFile)}`,
+    `tls-key-file ${q(material.keyFile)}`,
+    `tls-ca-cert-file ${q(material.caFile)}`,
+    'tls-auth-clients no',
+    'tls-replication yes',
+  ]
 }

@@ -12,3 +12,4 @@ export {
   type StandaloneTopology,
   startStandalone,
 } from './standalone.js'
+export { type TlsAvailability, tlsAvailable } from './tls.js'

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { type ConnectionOptions, connect as connectTls } from 'node:tls'
 
 /** A parsed RESP2 reply. Error replies inside arrays are kept as `RespError` values. */
 export type RespReply = string | number | null | RespError | RespReply[]
@@ -17,6 +18,8 @@ export interface RespOptions {
   password?: string | undefined
   username?: string | undefined
   timeoutMs?: number
+  /** Speak TLS with these Node TLS options (e.g. `{ ca }` of a TLS topology); plain TCP when absent. */
+  tls?: ConnectionOptions | undefined
 }
 
 type Parsed = { value: RespReply; end: number } | undefined
@@ -86,14 +89,15 @@ export class RespConnection {
   #ready: Promise<void>
   #timeoutMs: number
 
-  private constructor(host: string, port: number, timeoutMs: number) {
+  private constructor(host: string, port: number, timeoutMs: number, tls: ConnectionOptions | undefined) {
     this.host = host
     this.port = port
     this.#timeoutMs = timeoutMs
-    this.#socket = connect({ host, port })
+    this.#socket = tls ? connectTls({ host, port, ...tls }) : connect({ host, port })
     this.#socket.setNoDelay(true)
     this.#ready = new Promise((resolve, reject) => {
-      this.#socket.once('connect', resolve)
+      // over TLS, usable once the handshake (and the certificate check) is done
+      this.#socket.once(tls ? 'secureConnect' : 'connect', resolve)
       this.#socket.once('error', reject)
     })
     this.#socket.on('data', (chunk) => this.#onData(chunk))
@@ -102,7 +106,7 @@ export class RespConnection {
   }
 
   static async open(host: string, port: number, opts: RespOptions = {}): Promise<RespConnection> {
-    const conn = new RespConnection(host, port, opts.timeoutMs ?? 2_000)
+    const conn = new RespConnection(host, port, opts.timeoutMs ?? 2_000, opts.tls)
     try {
       await withTimeout(conn.#ready, conn.#timeoutMs, `connect to ${host}:${port}`)
       if (opts.password !== undefined) {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { requireBinary } from './binary.js'
-import { baseConfig, q, writeConfig } from './config.js'
+import { baseConfig, q, tlsConfigLines, writeConfig } from './config.js'
 import { freePort } from './ports.js'
 import {
   ManagedNode,
@@ -13,6 +13,8 @@ import {
   waitUntil,
 } from './process.js'
 import { pairs, parseInfo, type RespReply } from './resp-client.js'
+import type { AclUser } from './standalone.js'
+import { generateTlsMaterial, requireTls } from './tls.js'
 import { asManaged, stopper } from './topology.js'
 
 export interface SentinelOptions {
@@ -29,14 +31,29 @@ export interface SentinelOptions {
   password?: string
   /** requirepass on the sentinels themselves */
   sentinelPassword?: string
+  /**
+   * Extra ACL users on the data nodes (in each node's config, so they survive restarts and failovers).
+   * Replication and the sentinels keep using `password` (the default user).
+   */
+  users?: AclUser[]
+  /**
+   * Data nodes and sentinels serve TLS only, and replicate / monitor over TLS (`tls-replication yes`), with
+   * a throwaway CA (returned as `ca`) and one server certificate for 127.0.0.1/localhost. See `tlsAvailable()`.
+   */
+  tls?: boolean
   binary?: string
   /** how long startup may take before it fails (default 30 s) */
   startTimeoutMs?: number
 }
 
 export interface SentinelTopology extends NodeControl {
-  /** redis+sentinel://[:password@]127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/mymaster[?sentinelPassword=…] */
+  /**
+   * redis+sentinel://[:password@]127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/mymaster[?sentinelPassword=…];
+   * rediss+sentinel://… with `tls` (TLS to the sentinels and to the data nodes)
+   */
   url: string
+  /** With `tls`: the CA certificate (PEM) that signed every node's certificate, for `tls: { ca }`. */
+  ca?: string
   masterName: string
   sentinels: RedisNode[]
   /** data nodes; the first one is the initial master */
@@ -53,6 +70,7 @@ export interface SentinelTopology extends NodeControl {
 
 export async function startSentinel(opts: SentinelOptions = {}): Promise<SentinelTopology> {
   const binary = requireBinary(opts.binary)
+  if (opts.tls) requireTls(opts.binary)
   const replicaCount = opts.replicas ?? 2
   const sentinelCount = opts.sentinels ?? 3
   const name = opts.masterName ?? 'mymaster'
@@ -61,18 +79,29 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
   const nodes: ManagedNode[] = []
   const sentinels: ManagedNode[] = []
   const stop = stopper(() => [...sentinels, ...nodes], dir)
+  let tls: ReturnType<typeof generateTlsMaterial> | undefined
+  try {
+    tls = opts.tls ? generateTlsMaterial(dir) : undefined
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const tlsAuth = tls ? { tls: { ca: tls.ca } } : {}
 
   const dataNode = (masterPort: number | undefined) =>
     startWithPortRetry(async () => {
       const port = await freePort()
       const nodeDir = join(dir, `redis-${port}`)
       mkdirSync(nodeDir, { recursive: true })
-      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log' })
+      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) })
       if (opts.password !== undefined)
         lines.push(`requirepass ${q(opts.password)}`, `masterauth ${q(opts.password)}`)
+      for (const user of opts.users ?? []) {
+        lines.push(`user ${user.name} on ${q(`>${user.password}`)} ${user.rules}`)
+      }
       if (masterPort !== undefined) lines.push(`replicaof 127.0.0.1 ${masterPort}`)
       const configFile = writeConfig(nodeDir, 'redis.conf', lines)
-      const auth = { password: opts.password }
+      const auth = { password: opts.password, ...tlsAuth }
       return new ManagedNode({
         kind: 'redis',
         host: '127.0.0.1',
@@ -111,7 +140,8 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
             const nodeDir = join(dir, `sentinel-${port}`)
             mkdirSync(nodeDir, { recursive: true })
             const lines = [
-              `port ${port}`,
+              // with TLS, sentinels also reach the data nodes and each other over TLS (tls-replication)
+              ...(tls ? tlsConfigLines(tls, port) : [`port ${port}`]),
               'bind 127.0.0.1',
               `dir ${q(nodeDir)}`,
               `logfile ${q(join(nodeDir, 'sentinel.log'))}`,
@@ -131,7 +161,7 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
             }
             // Sentinel rewrites this file (known replicas, epochs), so a restart resumes where it was.
             const configFile = writeConfig(nodeDir, 'sentinel.conf', lines)
-            const auth = { password: opts.sentinelPassword }
+            const auth = { password: opts.sentinelPassword, ...tlsAuth }
             const spec = {
               kind: 'sentinel' as const,
               host: '127.0.0.1',
@@ -234,7 +264,7 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
   }
 
   const url =
-    `redis+sentinel://${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : ''}` +
+    `${tls ? 'rediss' : 'redis'}+sentinel://${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : ''}` +
     sentinels.map((s) => `${s.host}:${s.port}`).join(',') +
     `/${name}` +
     (opts.sentinelPassword !== undefined
@@ -243,6 +273,7 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
 
   return {
     url,
+    ...(tls ? { ca: tls.ca } : {}),
     masterName: name,
     sentinels,
     nodes,

@@ -5,6 +5,7 @@ import { baseConfig, q, writeConfig } from './config.js'
 import { dockerAvailable, startStandaloneContainer } from './docker.js'
 import { freePort } from './ports.js'
 import { ManagedNode, type NodeControl, type RedisNode, registry, startWithPortRetry } from './process.js'
+import { generateTlsMaterial, requireTls, type TlsMaterial } from './tls.js'
 import { asManaged, redisUrl } from './topology.js'
 
 export interface AclUser {
@@ -30,32 +31,44 @@ export interface StandaloneOptions {
   engine?: 'auto' | 'binary' | 'container'
   /** container image for engine 'container' (default 'redis:7') */
   image?: string
+  /**
+   * Serve TLS only (`--port 0 --tls-port P`), with a throwaway CA and a server certificate for
+   * 127.0.0.1/localhost; clients need no certificate. Binary engine only. See `tlsAvailable()`.
+   */
+  tls?: boolean
 }
 
 export interface StandaloneTopology extends NodeControl {
-  /** redis://[:password@]127.0.0.1:port */
+  /** redis://[:password@]127.0.0.1:port, or rediss://… with `tls` */
   url: string
   host: string
+  /** the TLS port with `tls` (the plain port is off) */
   port: number
   node: RedisNode
+  /** With `tls`: the CA certificate (PEM) that signed the server's, for `tls: { ca }`. */
+  ca?: string
 }
 
 export async function startStandalone(opts: StandaloneOptions = {}): Promise<StandaloneTopology> {
   const engine = opts.engine ?? 'auto'
+  if (opts.tls && engine === 'container')
+    throw new Error(`@tiercache/testkit: startStandalone({ tls }) runs a local binary only, not a container`)
   if (engine === 'container') return startStandaloneContainer(opts)
-  if (engine === 'auto') {
+  if (engine === 'auto' && !opts.tls) {
     if (!redisBinary(opts.binary).available && (await dockerAvailable()).available) {
       return startStandaloneContainer(opts)
     }
   }
   const binary = requireBinary(opts.binary)
+  if (opts.tls) requireTls(opts.binary)
   const dir = registry.makeDir('standalone')
   try {
+    const tls: TlsMaterial | undefined = opts.tls ? generateTlsMaterial(dir) : undefined
     const node = await startWithPortRetry(async () => {
       const port = await freePort()
       const nodeDir = join(dir, String(port))
       mkdirSync(nodeDir, { recursive: true })
-      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log' })
+      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) })
       if (opts.password !== undefined) lines.push(`requirepass ${q(opts.password)}`)
       for (const user of opts.users ?? []) {
         lines.push(`user ${user.name} on ${q(`>${user.password}`)} ${user.rules}`)
@@ -69,15 +82,16 @@ export async function startStandalone(opts: StandaloneOptions = {}): Promise<Sta
         binary,
         configFile,
         args: opts.args ?? [],
-        auth: { password: opts.password },
+        auth: { password: opts.password, ...(tls ? { tls: { ca: tls.ca } } : {}) },
       })
     })
     let stopped: Promise<void> | undefined
     return {
-      url: redisUrl(node, opts.password),
+      url: redisUrl(node, opts.password, tls !== undefined),
       host: node.host,
       port: node.port,
       node,
+      ...(tls ? { ca: tls.ca } : {}),
       kill: (n) => asManaged(n, [node]).kill(),
       pause: (n) => asManaged(n, [node]).pause(),
       resume: (n) => asManaged(n, [node]).resume(),

@@ -8,9 +8,9 @@ export function asManaged(node: RedisNode, nodes: readonly ManagedNode[]): Manag
   return found
 }
 
-export function redisUrl(node: { host: string; port: number }, password?: string): string {
+export function redisUrl(node: { host: string; port: number }, password?: string, tls = false): string {
   const auth = password !== undefined ? `:${encodeURIComponent(password)}@` : ''
-  return `redis://${auth}${node.host}:${node.port}`
+  return `${tls ? 'rediss' : 'redis'}://${auth}${node.host}:${node.port}`
 }
 
 /** stop() for a multi-node topology: all nodes killed in parallel, then the folder removed; idempotent. */
