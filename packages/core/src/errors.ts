@@ -21,6 +21,8 @@ export const ErrorCodes = {
   ADAPTER_MISSING: 'The store URL needs an adapter package that is not installed; the message names it.',
   ADAPTER_INVALID: 'The adapter package loaded but does not export `createStore`.',
   AUTH_FAILED: 'The remote tier rejected the credentials (NOAUTH / WRONGPASS / ACL). Fix username/password.',
+  TLS_FAILED:
+    'The TLS handshake with the remote tier (or the sentinels) failed on configuration: the server certificate is not trusted (self-signed, unknown CA, expired) or not for this host/servername, the server refused the client certificate, or it answered in plain text.',
   STORE_UNAVAILABLE:
     'The remote tier could not be reached within its deadline. Reads fail open; this code appears in events.',
   CIRCUIT_OPEN:
@@ -45,6 +47,7 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ADAPTER_MISSING',
   'ADAPTER_INVALID',
   'AUTH_FAILED',
+  'TLS_FAILED',
   'INVALID_OPTION',
   'INVALID_URL',
   'UNKNOWN_SCHEME',
@@ -69,7 +72,7 @@ export function isTierCacheError(error: unknown, code?: ErrorCode): error is Tie
   return error instanceof TierCacheError && (code === undefined || error.code === code)
 }
 
-/** A misconfiguration error (missing adapter, bad credentials) that must reach the caller. */
+/** A misconfiguration error (missing adapter, bad credentials, an untrusted certificate) that must reach the caller. */
 export function isFatalError(error: unknown): boolean {
   return error instanceof TierCacheError && error.fatal
 }
