@@ -44,8 +44,10 @@ export {
   isFailoverSignal,
   isNodeFailure,
   isRetryableRedisError,
+  isTlsFailure,
   RETRYABLE_REPLY_CODES,
   replyCode,
+  TLS_ERROR_CODES,
   toFatalError,
 } from './resilience/classify.js'
 export type { QueuedInvalidation, ReplayQueueOptions } from './resilience/replay-queue.js'

@@ -4,6 +4,7 @@ import {
   classifyRedisError,
   isFailoverSignal,
   isNodeFailure,
+  isTlsFailure,
   replyCode,
   toFatalError,
 } from '../src/resilience/classify.js'
@@ -132,5 +133,64 @@ describe('isNodeFailure (what a circuit breaker counts)', () => {
     ]) {
       expect(isNodeFailure(error), String(error.message)).toBe(false)
     }
+  })
+})
+
+describe('TLS failures (fatal TLS_FAILED) and sentinels that refuse us', () => {
+  const tlsError = (code: string, message: string) => Object.assign(new Error(message), { code })
+  const sentinels = (last: string) =>
+    new Error(`All sentinels are unreachable. Retrying from scratch after 80ms. Last error: ${last}`)
+
+  it('a certificate the client refuses, or a server that refuses ours, is fatal TLS_FAILED', () => {
+    for (const error of [
+      tlsError('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'),
+      tlsError('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'),
+      tlsError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate'),
+      tlsError('CERT_HAS_EXPIRED', 'certificate has expired'),
+      tlsError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames: Host: x."),
+      tlsError('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'tlsv13 alert certificate required'),
+      tlsError('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'),
+      sentinels('self-signed certificate in certificate chain'), // the code did not survive the wrapper
+    ]) {
+      expect(isTlsFailure(error)).toBe(true)
+      expect(classifyRedisError(error)).toBe('fatal')
+      const fatal = toFatalError(error, 'the redis server')
+      expect(fatal?.code).toBe('TLS_FAILED')
+      expect(isFatalError(fatal)).toBe(true)
+    }
+    expect(toFatalError(sentinels('self-signed certificate'))?.message).toMatch(
+      /^TLS to the sentinels failed/,
+    )
+    expect(toFatalError(tlsError('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate'))?.message).toMatch(
+      /tls\.ca/,
+    )
+  })
+
+  it('a reset or timeout during the handshake stays retryable', () => {
+    expect(isTlsFailure(sys('ECONNRESET'))).toBe(false)
+    expect(
+      classifyRedisError(
+        tlsError(
+          'ECONNRESET',
+          'Client network socket disconnected before secure TLS connection was established',
+        ),
+      ),
+    ).toBe('retryable')
+    expect(classifyRedisError(new Error('connect ETIMEDOUT'))).toBe('retryable')
+  })
+
+  it('sentinels that refuse the credentials are AUTH_FAILED naming the sentinels; unreachable ones stay retryable', () => {
+    const wrongPass = sentinels('WRONGPASS invalid username-password pair or user is disabled.')
+    expect(classifyRedisError(wrongPass)).toBe('fatal')
+    const fatal = toFatalError(wrongPass, 'the sentinel master')
+    expect(fatal?.code).toBe('AUTH_FAILED')
+    expect(fatal?.message).toMatch(
+      /^the sentinels rejected the credentials \(sentinelUsername \/ sentinelPassword\)/,
+    )
+    expect(classifyRedisError(sentinels('NOAUTH Authentication required.'))).toBe('fatal')
+    expect(classifyRedisError(sentinels('connect ECONNREFUSED 127.0.0.1:26379'))).toBe('retryable')
+    expect(
+      classifyRedisError(new Error('All sentinels are unreachable. Retrying from scratch after 80ms.')),
+    ).toBe('retryable')
   })
 })

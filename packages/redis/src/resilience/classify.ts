@@ -5,8 +5,10 @@ import { TierCacheError } from '@tiercache/core'
  * - `retryable` — the server is (temporarily) unreachable or not serving: connection loss, timeouts,
  *   READONLY / LOADING / MASTERDOWN / TRYAGAIN / CLUSTERDOWN / MOVED / ASK, an open circuit. A retry,
  *   a reconnect or a failover can fix it; these count as breaker failures and make the engine fail open.
- * - `fatal` — misconfiguration (NOAUTH, WRONGPASS, an AUTH rejected by ACL): retrying cannot fix it and
- *   failing open would hide it. `toFatalError` turns it into `TierCacheError` AUTH_FAILED.
+ * - `fatal` — misconfiguration (NOAUTH, WRONGPASS, an AUTH rejected by ACL; a TLS handshake that fails on
+ *   the certificate or the protocol): retrying cannot fix it and failing open would hide it — an untrusted
+ *   certificate may also be an interception. `toFatalError` turns it into `TierCacheError` AUTH_FAILED or
+ *   TLS_FAILED. The sentinels refusing the password or the certificate is as fatal as a data node doing so.
  * - `permanent` — the command itself is wrong (WRONGTYPE, NOPERM, syntax, OOM, an unknown error): not
  *   retried, not a breaker failure, reported as is.
  */
@@ -41,6 +43,48 @@ export const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
   'ERR_SOCKET_CLOSED',
 ])
 
+/**
+ * Node / OpenSSL error codes of a TLS handshake that only configuration fixes: the server's certificate is
+ * not trusted (self-signed, unknown CA, expired, wrong purpose) or not for this host, or the port does not
+ * speak TLS. Alerts from the server that refuse our certificate are matched by `TLS_ALERT_CODE`.
+ */
+export const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+])
+
+const TLS_ALERT_CODE =
+  /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(?:BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|ACCESS_DENIED)$/
+
+/** The same failures by message, for errors that kept only the text (ioredis' sentinel "Last error: …"). */
+const TLS_MESSAGES =
+  /self[- ]signed certificate|unable to verify the first certificate|unable to get (?:local )?issuer certificate|certificate has expired|certificate is not yet valid|does not match certificate's altnames|wrong version number|alert (?:bad certificate|unknown ca|certificate required|certificate unknown)/i
+
+/** ioredis Sentinel: every sentinel failed; what the last one said follows "Last error:". */
+const SENTINELS_LAST_ERROR = /All sentinels are unreachable[\s\S]*?Last error: ([\s\S]+)$/
+
+/** True for a TLS handshake failure that configuration has to fix (see `TLS_ERROR_CODES`). */
+export function isTlsFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || error instanceof TierCacheError) return false
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  if (typeof code === 'string' && (TLS_ERROR_CODES.has(code) || TLS_ALERT_CODE.test(code))) return true
+  return typeof message === 'string' && TLS_MESSAGES.test(message)
+}
+
 /** TierCacheError codes the kit itself raises for an unavailable tier. */
 const RETRYABLE_TIERCACHE_CODES: ReadonlySet<string> = new Set([
   'STORE_UNAVAILABLE',
@@ -72,6 +116,11 @@ export function classifyRedisError(error: unknown): RedisErrorCategory {
   if (typeof error !== 'object' || error === null) return 'permanent'
   const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown }
   const text = typeof message === 'string' ? message : ''
+  if (isTlsFailure(error)) return 'fatal'
+  // Sentinels that all refuse our credentials are not "unreachable": that is misconfiguration.
+  const lastSentinelError = SENTINELS_LAST_ERROR.exec(text)?.[1]
+  if (lastSentinelError !== undefined && classifyRedisError(new Error(lastSentinelError)) === 'fatal')
+    return 'fatal'
   const reply = replyCode(error)
   if (reply !== undefined) {
     if (FATAL_REPLY_CODES.has(reply)) return 'fatal'
@@ -131,12 +180,34 @@ export function isFailoverSignal(error: unknown): boolean {
 }
 
 /**
- * The error to hand to the caller for a fatal Redis error: a `TierCacheError` AUTH_FAILED (which the engine
- * passes through instead of failing open). Returns `undefined` when the error is not fatal.
+ * The error to hand to the caller for a fatal Redis error: a `TierCacheError` TLS_FAILED (the handshake
+ * failed on the certificate or protocol) or AUTH_FAILED (credentials), which the engine passes through
+ * instead of failing open. Returns `undefined` when the error is not fatal.
  */
 export function toFatalError(error: unknown, where = 'the remote tier'): TierCacheError | undefined {
   if (error instanceof TierCacheError) return error.fatal ? error : undefined
   if (classifyRedisError(error) !== 'fatal') return undefined
   const message = (error as Error)?.message ?? String(error)
-  return new TierCacheError('AUTH_FAILED', `${where} rejected the credentials: ${message}`, { cause: error })
+  const viaSentinels = SENTINELS_LAST_ERROR.test(message)
+  const who = viaSentinels ? 'the sentinels' : where
+  if (isTlsFailure(error))
+    return new TierCacheError('TLS_FAILED', `TLS to ${who} failed: ${message}; ${tlsHint(message)}`, {
+      cause: error,
+    })
+  const hint = viaSentinels ? ' (sentinelUsername / sentinelPassword)' : ''
+  return new TierCacheError('AUTH_FAILED', `${who} rejected the credentials${hint}: ${message}`, {
+    cause: error,
+  })
+}
+
+/** What to change, from the failure's message (codes do not survive ioredis' sentinel wrapper). */
+function tlsHint(message: string): string {
+  if (/altnames/i.test(message))
+    return 'the certificate is not for this host: connect by a name it lists or set tls.servername'
+  if (/wrong version number/i.test(message))
+    return 'the port does not speak TLS: use its tls-port, or a redis:// URL without tls'
+  if (/expired|not yet valid/i.test(message)) return 'the server certificate is outside its validity period'
+  if (/alert/i.test(message))
+    return 'the server refused the client certificate: set tls.cert and tls.key to one its CA signed'
+  return 'pass the CA that signed the server certificate as tls.ca (PEM)'
 }
