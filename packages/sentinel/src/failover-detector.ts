@@ -18,7 +18,12 @@ export interface FailoverDetectorHooks {
   onFailover(notice: FailoverNotice): void
   /** The sentinels declared the master objectively down: a failover is under way. */
   onMasterDown?(address: string): void
-  onError?(error: unknown): void
+  /**
+   * A connection to a sentinel failed (`error`) or came up (`undefined`). ioredis' own sentinel lookups
+   * swallow the cause (a refused certificate reaches the data connection as "Connection is closed"); these
+   * connections use the same credentials and TLS options, so they can tell the owner why.
+   */
+  onSentinelStatus?(sentinel: string, error: unknown): void
 }
 
 const CHANNELS = ['+switch-master', '+odown'] as const
@@ -66,8 +71,10 @@ export class FailoverDetector {
         lazyConnect: true,
         connectionName: 'tiercache:failover-detector',
       })
-      // Errors of one sentinel are expected (it may be down); the data path reports what matters.
-      client.on('error', () => undefined)
+      // Errors of one sentinel are expected (it may be down); the owner decides what matters.
+      const address = `${sentinel.host}:${sentinel.port}`
+      client.on('error', (error: unknown) => this.#hooks.onSentinelStatus?.(address, error))
+      client.on('ready', () => this.#hooks.onSentinelStatus?.(address, undefined))
       client.on('message', (channel: string, message: string) => this.#onSentinelMessage(channel, message))
       client.connect().then(
         () => client.subscribe(...CHANNELS),

@@ -52,6 +52,12 @@ export class SentinelStore extends RedisStore {
   #invalidating = 0
   #lastFailover: FailoverNotice | undefined
   #sentinelsDown = false
+  /** Sentinels whose last connection attempt failed on configuration (TLS refused, credentials refused). */
+  readonly #misconfiguredSentinels = new Map<string, TierCacheError>()
+  /** The data connection found no sentinel to answer since it was last ready. */
+  #sentinelsUnreachable = false
+  /** That a misconfigured sentinel made the store fatal was reported since it was last ready. */
+  #misconfigurationReported = false
 
   constructor(options: ResolvedSentinelOptions, tuning: RedisTuning, extra: SentinelExtras = {}) {
     const base: RedisOptions = { ...baseClientOptions(tuning), ...extra.ioredis }
@@ -76,11 +82,14 @@ export class SentinelStore extends RedisStore {
     this.#journal = new FailoverJournal(extra.failoverWindowMs ?? SENTINEL_DEFAULTS.failoverWindowMs)
     this.#detector = new FailoverDetector(options, {
       onFailover: (notice) => this.#onFailover(notice),
+      onSentinelStatus: (sentinel, error) => this.#onSentinelStatus(sentinel, error),
     })
     this.#detector.start()
     this.#identifyNodes(this.client)
     this.client.on('ready', () => {
       this.#sentinelsDown = false
+      this.#sentinelsUnreachable = false
+      this.#misconfigurationReported = false
       const address = addressOf(this.client)
       if (address !== undefined) this.#detector.observeMaster(address)
       // Landed on another master: start repairing it now rather than at the next command.
@@ -220,7 +229,12 @@ export class SentinelStore extends RedisStore {
     // Only when the sentinels themselves failed ("Last error: …"); during a failover ioredis says the same
     // without one, when the sentinels answered but the master they named refused the connection.
     const message = error?.message ?? ''
-    if (this.#sentinelsDown || !/All sentinels are unreachable.*Last error/is.test(message)) return
+    if (!/All sentinels are unreachable.*Last error/is.test(message)) return
+    this.#sentinelsUnreachable = true
+    // Refused credentials ("Last error: WRONGPASS …") are already fatal in the Redis store.
+    if (toFatalError(error) !== undefined) return
+    if (this.#reportMisconfiguredSentinel()) return
+    if (this.#sentinelsDown) return
     this.#sentinelsDown = true
     const sentinels = this.options.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')
     this.emit({
@@ -233,6 +247,35 @@ export class SentinelStore extends RedisStore {
         { cause: error },
       ),
     })
+  }
+
+  #onSentinelStatus(sentinel: string, error: unknown): void {
+    const fatal = error === undefined ? undefined : toFatalError(error, `the sentinel ${sentinel}`)
+    if (fatal === undefined) {
+      // up, or down for a reason time can fix (refused, reset): no longer a configuration problem
+      this.#misconfiguredSentinels.delete(sentinel)
+      return
+    }
+    this.#misconfiguredSentinels.set(sentinel, fatal)
+    this.#reportMisconfiguredSentinel()
+  }
+
+  /**
+   * While the data connection finds no sentinel to answer (it is not ready and has seen "All sentinels are
+   * unreachable"), a sentinel that refused our TLS or credentials is the diagnosis: that is misconfiguration,
+   * so the store turns fatal (TLS_FAILED / AUTH_FAILED) instead of failing open until `ready()` times out.
+   * Handed to the Redis store through the connection's own `error` event, its one path for connection
+   * errors (it clears again once the connection is ready).
+   */
+  #reportMisconfiguredSentinel(): boolean {
+    if (this.client.status === 'ready' || !this.#sentinelsUnreachable) return false
+    const [fatal] = this.#misconfiguredSentinels.values()
+    if (fatal === undefined) return false
+    if (!this.#misconfigurationReported) {
+      this.#misconfigurationReported = true
+      this.client.emit('error', fatal)
+    }
+    return true
   }
 
   // ── Reads ────────────────────────────────────────────────────────────────────────────────────────────

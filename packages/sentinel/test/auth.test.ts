@@ -1,0 +1,94 @@
+import { createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
+import { redisBinary, type SentinelTopology, startSentinel } from '@tiercache/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const bin = redisBinary()
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** ready() settles within `ms` (no hang); the rejection (or undefined). */
+async function readyOutcome(cache: ReturnType<typeof createCache>, ms = 5_000): Promise<unknown> {
+  const t0 = Date.now()
+  const outcome = await cache.ready().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(Date.now() - t0).toBeLessThan(ms)
+  return outcome
+}
+
+// One master, one replica, one sentinel; the data nodes have an ACL user besides the default one.
+describe.skipIf(!bin.available)(
+  `Sentinel ACL and sentinel password, live (${bin.reason ?? bin.binary})`,
+  () => {
+    let topo: SentinelTopology
+    const app = { name: 'app', password: 'apw', rules: '~app:* &app:* +@all' }
+    beforeAll(async () => {
+      topo = await startSentinel({
+        replicas: 1,
+        sentinels: 1,
+        password: 'pw',
+        sentinelPassword: 'spw',
+        users: [app],
+      })
+    })
+    afterAll(async () => {
+      await topo?.stop()
+    })
+    const sentinelHosts = () => topo.sentinels.map((s) => `${s.host}:${s.port}`).join(',')
+    const url = (auth: string, query: string) => `redis+sentinel://${auth}${sentinelHosts()}/mymaster${query}`
+
+    it('an ACL user limited to ~app:* &app:* on the data nodes plus the sentinel password: works, bus included', async () => {
+      const store = url('app:apw@', '?sentinelPassword=spw')
+      const a = createCache({ store, namespace: 'app' })
+      const b = createCache({ store, namespace: 'app' })
+      const errors: unknown[] = []
+      for (const c of [a, b]) c.on('error', (e) => errors.push(e.error))
+      try {
+        await Promise.all([a.ready(), b.ready()])
+        await a.set('inv:1', 1, { tags: ['t'] })
+        await sleep(30)
+        expect(await b.get('inv:1')).toBe(1)
+        expect((await a.invalidateTags(['t'])).status).toBe('applied')
+        const started = Date.now()
+        while ((await b.get('inv:1')) !== undefined && Date.now() - started < 1_000) await sleep(5)
+        expect(await b.get('inv:1')).toBeUndefined()
+        expect((await a.clear()).status).toBe('applied')
+        expect(errors).toEqual([])
+      } finally {
+        await Promise.all([a.close(), b.close()])
+      }
+    })
+
+    it.each([
+      [
+        'a wrong sentinel password',
+        () => url('app:apw@', '?sentinelPassword=nope'),
+        /the sentinels rejected/,
+      ],
+      ['no sentinel password', () => url('app:apw@', ''), /the sentinels rejected/],
+      [
+        'a wrong data-node password',
+        () => url('app:nope@', '?sentinelPassword=spw'),
+        /rejected the credentials/,
+      ],
+    ])(
+      '%s: ready() rejects AUTH_FAILED quickly (no hang), operations too, and an error event says so',
+      async (_name, store, message) => {
+        const cache = createCache({ store: store(), namespace: 'app' })
+        const events: unknown[] = []
+        cache.on('error', (e) => events.push(e.error))
+        try {
+          const error = await readyOutcome(cache)
+          expect(isTierCacheError(error, 'AUTH_FAILED')).toBe(true)
+          expect((error as TierCacheError).message).toMatch(message)
+          expect((error as TierCacheError).message).not.toContain('spw') // no secret in the message
+          const get = await cache.get('k').catch((e: unknown) => e)
+          expect(isTierCacheError(get, 'AUTH_FAILED')).toBe(true)
+          expect(events.some((e) => isTierCacheError(e, 'AUTH_FAILED'))).toBe(true)
+        } finally {
+          await cache.close()
+        }
+      },
+    )
+  },
+)
