@@ -14,6 +14,7 @@ import {
   waitUntil,
 } from './process.js'
 import { parseInfo, RespConnection } from './resp-client.js'
+import { generateTlsMaterial, requireTls, type TlsMaterial } from './tls.js'
 import { asManaged, stopper } from './topology.js'
 
 const run = promisify(execFile)
@@ -26,14 +27,21 @@ export interface ClusterOptions {
   nodeTimeoutMs?: number
   /** requirepass + masterauth on every node */
   password?: string
+  /**
+   * Every node serves TLS only and replicates and gossips over TLS (`tls-replication`, `tls-cluster`), with
+   * a throwaway CA (returned as `ca`); the bus port is the TLS port + 10000. See `tlsAvailable()`.
+   */
+  tls?: boolean
   binary?: string
   /** how long startup may take before it fails (default 60 s) */
   startTimeoutMs?: number
 }
 
 export interface ClusterTopology extends NodeControl {
-  /** redis+cluster://[:password@]127.0.0.1:p1,127.0.0.1:p2,… (every node as a seed) */
+  /** redis+cluster://[:password@]127.0.0.1:p1,127.0.0.1:p2,… (every node as a seed); rediss+cluster:// with `tls` */
   url: string
+  /** With `tls`: the CA certificate (PEM) that signed every node's certificate, for `tls: { ca }`. */
+  ca?: string
   nodes: RedisNode[]
   seeds: Array<{ host: string; port: number }>
   /** Masters (not failed) in CLUSTER NODES of a live node, ordered by their first slot. */
@@ -83,10 +91,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
   const perMaster = opts.replicasPerMaster ?? 1
   const total = masterCount * (1 + perMaster)
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
-  const auth = { password: opts.password }
+  if (opts.tls) requireTls(opts.binary)
   const dir = registry.makeDir('cluster')
   const nodes: ManagedNode[] = []
   const stop = stopper(() => nodes, dir)
+  let tls: TlsMaterial | undefined
+  try {
+    tls = opts.tls ? generateTlsMaterial(dir) : undefined
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const auth = { password: opts.password, ...(tls ? { tls: { ca: tls.ca } } : {}) }
 
   const view = async (node: ManagedNode) =>
     parseNodes(String(await node.command(['CLUSTER', 'NODES'], 1_000)))
@@ -123,7 +139,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
             const nodeDir = join(dir, String(port))
             mkdirSync(nodeDir, { recursive: true })
             const lines = [
-              ...baseConfig({ port, dir: nodeDir, logfile: 'redis.log' }),
+              ...baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) }),
+              ...(tls ? ['tls-cluster yes'] : []),
               'cluster-enabled yes',
               'cluster-config-file nodes.conf',
               `cluster-node-timeout ${opts.nodeTimeoutMs ?? 1_000}`,
@@ -154,6 +171,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
     const args = ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`)]
     args.push('--cluster-replicas', String(perMaster), '--cluster-yes')
     if (opts.password !== undefined) args.push('-a', opts.password, '--no-auth-warning')
+    if (tls) args.push('--tls', '--cacert', tls.caFile)
     await run(cli, args, { timeout: startTimeoutMs }).catch(
       (error: Error & { stdout?: string; stderr?: string }) => {
         throw new Error(
@@ -317,8 +335,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
 
   const seeds = nodes.map((n) => ({ host: n.host, port: n.port }))
   return {
+    ...(tls ? { ca: tls.ca } : {}),
     url:
-      `redis+cluster://${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : ''}` +
+      `${tls ? 'rediss' : 'redis'}+cluster://${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : ''}` +
       seeds.map((s) => `${s.host}:${s.port}`).join(','),
     nodes,
     seeds,

@@ -1,6 +1,13 @@
 import { X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { command, startSentinel, startStandalone, tlsAvailable } from '@tiercache/testkit'
+import {
+  command,
+  keySlot,
+  startCluster,
+  startSentinel,
+  startStandalone,
+  tlsAvailable,
+} from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 
 const tls = tlsAvailable()
@@ -54,6 +61,24 @@ describe.skipIf(!tls.available)(`TLS topologies (${tls.reason ?? 'redis-server w
       const sentinel = topo.sentinels[0]!
       const reply = await command(sentinel.host, sentinel.port, ['PING'], { password: 'spw', tls: { ca } })
       expect(reply).toBe('PONG')
+    } finally {
+      await topo.stop()
+    }
+  })
+
+  it('cluster: nodes gossip, replicate and serve over TLS; rediss+cluster:// URL', async () => {
+    const topo = await startCluster({ tls: true, masters: 3, replicasPerMaster: 1 })
+    try {
+      expect(topo.url).toMatch(/^rediss\+cluster:\/\/127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+){5}$/)
+      const ca = topo.ca!
+      const owner = await topo.masterForSlot(keySlot('k'))
+      expect(await command(owner.host, owner.port, ['SET', 'k', 'v'], { tls: { ca } })).toBe('OK')
+      const other = topo.nodes.find((n) => n !== owner)!
+      const moved = await command(other.host, other.port, ['GET', 'k'], { tls: { ca } }).catch(
+        (e: Error) => e,
+      )
+      expect(String(moved)).toContain(`MOVED ${keySlot('k')} 127.0.0.1:${owner.port}`)
+      expect((await topo.masters()).length).toBe(3)
     } finally {
       await topo.stop()
     }
