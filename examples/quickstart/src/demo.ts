@@ -73,7 +73,7 @@ export async function runDemo(log: (line: string) => void = console.log) {
   )
 
   log(
-    `totals        ${counts.hit} hits, ${counts.miss} misses, ${counts.stale} stale served, ${queries} database queries`,
+    `totals        ${counts.hit} hits, ${counts.miss} misses, ${counts.stale} stale served, ${queries} database ${queries === 1 ? 'query' : 'queries'}`,
   )
   await cache.close()
   log('closed.')

@@ -20,7 +20,7 @@ const expectedLines = [
   /^tags +invalidateTags\('org:7'\) → user:1 is gone$/,
   /^single-flight 100 concurrent calls → 1 loader call, all got the same value$/,
   /^grace +price:eur expired and its loader failed \(price service down\) → served the stale value 42$/,
-  /^totals +3 hits, 5 misses, 1 stale served, 1 database queries$/,
+  /^totals +3 hits, 5 misses, 1 stale served, 1 database query$/,
   /^closed\.$/,
 ]
 
