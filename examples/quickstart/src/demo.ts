@@ -1,18 +1,27 @@
-import { createCache } from '@tiercache/core'
+import { createCache, redactUrl } from '@tiercache/core'
 
 interface User {
   id: number
   name: string
 }
 
+/** The embedded store, under a name of its own so the demo shares nothing with other caches. */
+const DEFAULT_STORE = 'memory://quickstart'
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * The README demo on the embedded `memory://` store: a miss, hits, tags, single-flight and grace, each
- * printed as one readable line through `log`. Returns the numbers it printed, for the tests.
+ * The README demo, on the embedded `memory://` store unless `CACHE_URL` names another: a miss, hits, tags,
+ * single-flight and grace, each printed as one readable line through `log`. Returns the numbers it printed,
+ * for the tests.
  */
-export async function runDemo(log: (line: string) => void = console.log) {
-  const cache = createCache({ store: 'memory://quickstart', namespace: 'demo', ttl: '5m' })
+export async function runDemo(
+  log: (line: string) => void = console.log,
+  store: string = process.env.CACHE_URL || DEFAULT_STORE,
+) {
+  const cache = createCache({ store, namespace: 'demo', ttl: '5m' })
+  // Start from an empty namespace, so a second run against the same Redis shows the same story.
+  await cache.clear()
   const counts = { hit: 0, miss: 0, stale: 0 }
   cache.on('hit', () => counts.hit++)
   cache.on('miss', () => counts.miss++)
@@ -26,7 +35,8 @@ export async function runDemo(log: (line: string) => void = console.log) {
     return { id, name: 'Ada Lovelace' }
   }
 
-  log('tiercache quickstart (store: memory://, namespace: demo)')
+  const shown = store === DEFAULT_STORE ? 'memory://' : redactUrl(store)
+  log(`tiercache quickstart (store: ${shown}, namespace: demo)`)
 
   // 1. Cache-aside: the first read misses and calls the loader, the next ones are hits.
   let started = performance.now()

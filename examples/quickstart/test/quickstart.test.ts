@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { redisBinary, startStandalone } from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 import { runDemo } from '../src/demo.js'
 
@@ -12,7 +13,7 @@ const root = join(example, '..', '..')
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 
 const expectedLines = [
-  /^tiercache quickstart \(store: memory:\/\/, namespace: demo\)$/,
+  /^tiercache quickstart \(store: (memory:\/\/|redis:\/\/127\.0\.0\.1:\d+), namespace: demo\)$/,
   /^miss +user:1 → Ada Lovelace, loaded from the database in [\d.]+ ms$/,
   /^hit +user:1 → served from memory in [\d.]+ ms$/,
   /^hit +user:1 → served from memory in [\d.]+ ms$/,
@@ -36,6 +37,25 @@ describe('examples/quickstart', () => {
     expectDemoOutput(lines)
     expect(result).toMatchObject({ queries: 1, reportLoads: 1, price: 42 })
   })
+
+  it.skipIf(!redisBinary().available)(
+    'tells the same story on a real Redis (CACHE_URL), twice in a row on the same server',
+    async () => {
+      const redis = await startStandalone()
+      try {
+        for (let run = 0; run < 2; run++) {
+          const lines: string[] = []
+          const result = await runDemo((line) => lines.push(line), redis.url)
+          expectDemoOutput(lines)
+          expect(lines[0]).toContain(redis.url)
+          expect(result).toMatchObject({ queries: 1, reportLoads: 1, price: 42 })
+        }
+      } finally {
+        await redis.stop()
+      }
+    },
+    30_000,
+  )
 
   it('`pnpm demo` (node on the built dist) prints the same and exits 0 on its own, quickly', async () => {
     await run(process.execPath, [tsc, '-b', example], { cwd: root })
