@@ -15,6 +15,25 @@ export function isCache(value: unknown): value is Cache {
   )
 }
 
+/**
+ * Checks a decorator's options object and its option names, then returns its validated `cache` source:
+ * a typo in an option name fails at class definition, not silently at the first call.
+ */
+export function assertDecoratorOptions(
+  options: unknown,
+  decorator: string,
+  usage: string,
+  known: ReadonlySet<string>,
+): CacheSource {
+  if (typeof options !== 'object' || options === null)
+    throw misuse(`${decorator} takes an options object: ${usage}`)
+  for (const name of Object.keys(options)) {
+    if (!known.has(name))
+      throw misuse(`${decorator}: unknown option '${name}' (known: ${[...known].join(', ')})`)
+  }
+  return assertCacheSource((options as { cache?: unknown }).cache, decorator)
+}
+
 /** Validates the `cache` option when the decorator is created (a typo fails at class definition). */
 export function assertCacheSource(source: unknown, decorator: string): CacheSource {
   if (typeof source === 'function' || isCache(source)) return source as CacheSource

@@ -1,6 +1,6 @@
 import type { Cache, GetOrSetOptions, LoaderTimeouts } from '../create-cache.js'
 import { type Duration, describe, parseDuration, parseTtl } from '../duration.js'
-import { assertCacheSource, type CacheSource, resolveCache } from './cache-source.js'
+import { assertDecoratorOptions, type CacheSource, resolveCache } from './cache-source.js'
 import {
   type AnyMethod,
   type AsyncMethodDecorator,
@@ -181,13 +181,12 @@ function loadUnless(
 }
 
 function validate(options: CachedOptions): CachedConfig {
-  if (typeof options !== 'object' || options === null)
-    throw misuse('@Cached takes an options object: @Cached({ cache, key?, ttl?, tags?, … })')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name))
-      throw misuse(`@Cached: unknown option '${name}' (known: ${[...OPTION_NAMES].join(', ')})`)
-  }
-  const cache = assertCacheSource(options.cache, '@Cached')
+  const cache = assertDecoratorOptions(
+    options,
+    '@Cached',
+    '@Cached({ cache, key?, ttl?, tags?, … })',
+    OPTION_NAMES,
+  )
   const { key, keyPrefix, tags, when, bypass } = options
   if (key !== undefined && typeof key !== 'function' && (typeof key !== 'string' || key === ''))
     throw misuse(

@@ -1,6 +1,6 @@
 import type { Cache } from '../create-cache.js'
 import { describe } from '../duration.js'
-import { assertCacheSource, type CacheSource, resolveCache } from './cache-source.js'
+import { assertDecoratorOptions, type CacheSource, resolveCache } from './cache-source.js'
 import {
   type AnyMethod,
   type AsyncMethodDecorator,
@@ -121,13 +121,12 @@ function list(option: unknown, self: unknown, args: unknown[], name: string, whe
 }
 
 function validate(options: InvalidateOptions): InvalidateConfig {
-  if (typeof options !== 'object' || options === null)
-    throw misuse('@Invalidate takes an options object: @Invalidate({ cache, keys?, tags? })')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name))
-      throw misuse(`@Invalidate: unknown option '${name}' (known: ${[...OPTION_NAMES].join(', ')})`)
-  }
-  const cache = assertCacheSource(options.cache, '@Invalidate')
+  const cache = assertDecoratorOptions(
+    options,
+    '@Invalidate',
+    '@Invalidate({ cache, keys?, tags? })',
+    OPTION_NAMES,
+  )
   const { keys, tags, keysFromResult, tagsFromResult } = options
   if (
     keys === undefined &&
