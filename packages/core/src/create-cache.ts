@@ -98,6 +98,8 @@ export interface Cache {
 }
 
 const DEFAULT_TTL_MS = 5 * 60_000
+/** Most memoised full keys per namespaced handle (≈ 100 bytes each beyond the key strings). */
+const FULL_KEY_MEMO_MAX = 10_000
 const DEFAULT_L1_MAX = 10_000
 const DEFAULT_L1_TTL_MS = 30_000
 
@@ -177,6 +179,12 @@ class CacheHandle implements Cache {
   readonly #root: boolean
   /** Used only while an OpenTelemetry SDK is registered; otherwise every method takes its plain path. */
   readonly #telemetry: CacheTelemetry
+  /**
+   * key → `prefix + key`, for namespaced handles. Building the full key on every L1 hit allocates a cons
+   * string that the L1 lookup must flatten and hash (measured: a namespaced hit at 0.4× of an un-namespaced
+   * one); a memoised full key keeps its hash. Bounded: cleared when it reaches FULL_KEY_MEMO_MAX.
+   */
+  readonly #fullKeys = new Map<string, string>()
   #closed = false
 
   constructor(
@@ -197,6 +205,18 @@ class CacheHandle implements Cache {
     return this.#scope.path
   }
 
+  #fullKey(key: string): string {
+    const prefix = this.#scope.prefix
+    if (prefix === '') return key
+    let full = this.#fullKeys.get(key)
+    if (full === undefined) {
+      if (this.#fullKeys.size >= FULL_KEY_MEMO_MAX) this.#fullKeys.clear()
+      full = prefix + key
+      this.#fullKeys.set(key, full)
+    }
+    return full
+  }
+
   #assertOpen(): void {
     if (this.#closed || this.#engine.closed) throw new TierCacheError('CLOSED', 'the cache was closed')
   }
@@ -214,7 +234,7 @@ class CacheHandle implements Cache {
       this.#assertOpen()
       assertKey(key, this.#defaults.maxKeyBytes)
       // The L1 hit: one lookup, one comparison, no allocation beyond the returned promise.
-      entry = this.#engine.freshL1(this.#scope.prefix + key)
+      entry = this.#engine.freshL1(this.#fullKey(key))
       if (entry !== undefined && this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
     } catch (error) {
@@ -296,7 +316,7 @@ class CacheHandle implements Cache {
     if (typeof loader !== 'function')
       throw new TierCacheError('INVALID_OPTION', 'getOrSet needs a loader function')
     const load = this.#load(options)
-    const entry = this.#engine.freshL1(this.#scope.prefix + key)
+    const entry = this.#engine.freshL1(this.#fullKey(key))
     if (entry !== undefined) {
       if (this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
