@@ -45,6 +45,11 @@ export class CircuitBreaker {
   readonly #threshold: number
   readonly #listeners = new Set<(state: CircuitStateName) => void>()
   #state: CircuitStateName = 'closed'
+  /**
+   * From the fast-path failure that reaches the threshold until cockatiel has opened: its `execute` is
+   * async, and calls made in between must already see the circuit open.
+   */
+  #opening = false
 
   constructor(options: CircuitBreakerOptions = {}) {
     this.#isFailure = options.isFailure ?? isRetryableRedisError
@@ -64,7 +69,7 @@ export class CircuitBreaker {
 
   /** 'closed' (normal), 'open' (failing fast) or 'half-open' (one probe in flight). */
   get state(): CircuitStateName {
-    return this.#state
+    return this.#opening ? 'open' : this.#state
   }
 
   /**
@@ -72,7 +77,7 @@ export class CircuitBreaker {
    * {@link onFailure} (the hot path: no promise layers, no result objects). Open, half-open: use `execute`.
    */
   get closed(): boolean {
-    return this.#policy.state === CircuitState.Closed
+    return !this.#opening && this.#policy.state === CircuitState.Closed
   }
 
   /** Records a call that succeeded outside `execute` while {@link closed}: resets the failure count. */
@@ -83,18 +88,28 @@ export class CircuitBreaker {
   /**
    * Records a call that failed outside `execute` while {@link closed}. Errors that are not failures
    * (WRONGTYPE & co) are ignored, as in `execute`. The failure that reaches the threshold goes through
-   * cockatiel's `execute`, so the policy itself opens (and later lets its one probe through).
+   * cockatiel's `execute`, so the policy itself opens (and later lets its one probe through); from that
+   * call on the circuit counts as open.
    */
   onFailure(error: unknown): void {
     if (!this.#isFailure(error)) return
-    if (this.#policy.state !== CircuitState.Closed) return
-    if (this.#consecutive.state + 1 < this.#threshold) this.#consecutive.failure()
-    else this.#policy.execute(() => Promise.reject(error)).catch(() => undefined)
+    if (!this.closed) return
+    if (this.#consecutive.state + 1 < this.#threshold) {
+      this.#consecutive.failure()
+      return
+    }
+    this.#opening = true
+    this.#policy
+      .execute(() => Promise.reject(error))
+      .catch(() => undefined)
+      .finally(() => {
+        this.#opening = false
+      })
   }
 
   /** Runs `fn` through the breaker; rejects with CIRCUIT_OPEN without calling it while open/probing. */
   execute<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#policy.state === CircuitState.HalfOpen) return Promise.reject(circuitOpen())
+    if (this.#opening || this.#policy.state === CircuitState.HalfOpen) return Promise.reject(circuitOpen())
     return this.#policy.execute(fn).catch((error: unknown) => {
       if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError)
         throw circuitOpen(error)
