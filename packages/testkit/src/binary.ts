@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
+import { memoByKey } from './memo.js'
 
 export interface RedisBinaryInfo {
   available: boolean
@@ -36,7 +37,7 @@ export function which(command: string): string | undefined {
   return undefined
 }
 
-const cache = new Map<string, RedisBinaryInfo>()
+const remembered = memoByKey<RedisBinaryInfo>()
 
 /**
  * Finds the server binary: `binary` argument, then `TIERCACHE_REDIS_SERVER`, then `redis-server`, then
@@ -44,12 +45,7 @@ const cache = new Map<string, RedisBinaryInfo>()
  */
 export function redisBinary(binary?: string): RedisBinaryInfo {
   const requested = binary ?? process.env.TIERCACHE_REDIS_SERVER
-  const key = requested ?? ''
-  const cached = cache.get(key)
-  if (cached) return cached
-  const info = probe(requested)
-  cache.set(key, info)
-  return info
+  return remembered(requested ?? '', () => probe(requested))
 }
 
 function probe(requested: string | undefined): RedisBinaryInfo {

@@ -1,18 +1,8 @@
 import { execFile } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { cliBinary, requireBinary } from './binary.js'
-import { baseConfig, q, writeConfig } from './config.js'
-import { freePort } from './ports.js'
-import {
-  ManagedNode,
-  type NodeControl,
-  type RedisNode,
-  registry,
-  startWithPortRetry,
-  waitUntil,
-} from './process.js'
+import { startDataNode } from './data-node.js'
+import { type ManagedNode, type NodeControl, type RedisNode, registry, waitUntil } from './process.js'
 import { parseInfo, RespConnection } from './resp-client.js'
 import { generateTlsMaterial, requireTls, type TlsMaterial } from './tls.js'
 import { asManaged, stopper } from './topology.js'
@@ -134,12 +124,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
     nodes.push(
       ...(await Promise.all(
         Array.from({ length: total }, () =>
-          startWithPortRetry(async () => {
-            const port = await freePort({ busOffset: 10_000 })
-            const nodeDir = join(dir, String(port))
-            mkdirSync(nodeDir, { recursive: true })
-            const lines = [
-              ...baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) }),
+          startDataNode({
+            dir,
+            binary,
+            tls,
+            password: opts.password,
+            masterauth: true,
+            busOffset: 10_000,
+            extraLines: [
               ...(tls ? ['tls-cluster yes'] : []),
               'cluster-enabled yes',
               'cluster-config-file nodes.conf',
@@ -149,20 +141,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
               // a failed master's slots fail alone; every other slot keeps serving reads and writes
               'cluster-require-full-coverage no',
               'cluster-allow-reads-when-down no',
-            ]
-            if (opts.password !== undefined)
-              lines.push(`requirepass ${q(opts.password)}`, `masterauth ${q(opts.password)}`)
-            const configFile = writeConfig(nodeDir, 'redis.conf', lines)
-            return new ManagedNode({
-              kind: 'redis',
-              host: '127.0.0.1',
-              port,
-              dir: nodeDir,
-              binary,
-              configFile,
-              args: [],
-              auth,
-            })
+            ],
           }),
         ),
       )),

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { requireBinary } from './binary.js'
-import { baseConfig, q, tlsConfigLines, writeConfig } from './config.js'
+import { q, tlsConfigLines, writeConfig } from './config.js'
+import { type AclUser, startDataNode } from './data-node.js'
 import { freePort } from './ports.js'
 import {
   ManagedNode,
@@ -13,7 +14,6 @@ import {
   waitUntil,
 } from './process.js'
 import { pairs, parseInfo, type RespReply } from './resp-client.js'
-import type { AclUser } from './standalone.js'
 import { generateTlsMaterial, requireTls } from './tls.js'
 import { asManaged, stopper } from './topology.js'
 
@@ -88,30 +88,16 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
   }
   const tlsAuth = tls ? { tls: { ca: tls.ca } } : {}
 
-  const dataNode = (masterPort: number | undefined) =>
-    startWithPortRetry(async () => {
-      const port = await freePort()
-      const nodeDir = join(dir, `redis-${port}`)
-      mkdirSync(nodeDir, { recursive: true })
-      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) })
-      if (opts.password !== undefined)
-        lines.push(`requirepass ${q(opts.password)}`, `masterauth ${q(opts.password)}`)
-      for (const user of opts.users ?? []) {
-        lines.push(`user ${user.name} on ${q(`>${user.password}`)} ${user.rules}`)
-      }
-      if (masterPort !== undefined) lines.push(`replicaof 127.0.0.1 ${masterPort}`)
-      const configFile = writeConfig(nodeDir, 'redis.conf', lines)
-      const auth = { password: opts.password, ...tlsAuth }
-      return new ManagedNode({
-        kind: 'redis',
-        host: '127.0.0.1',
-        port,
-        dir: nodeDir,
-        binary,
-        configFile,
-        args: [],
-        auth,
-      })
+  const dataNode = (replicaOf: number | undefined) =>
+    startDataNode({
+      dir,
+      dirPrefix: 'redis-',
+      binary,
+      tls,
+      password: opts.password,
+      masterauth: true,
+      users: opts.users,
+      replicaOf,
     })
 
   try {

@@ -1,19 +1,10 @@
-import { mkdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { redisBinary, requireBinary } from './binary.js'
-import { baseConfig, q, writeConfig } from './config.js'
+import { type AclUser, startDataNode } from './data-node.js'
 import { dockerAvailable, startStandaloneContainer } from './docker.js'
-import { freePort } from './ports.js'
-import { ManagedNode, type NodeControl, type RedisNode, registry, startWithPortRetry } from './process.js'
+import { type NodeControl, type RedisNode, registry } from './process.js'
 import { generateTlsMaterial, requireTls, type TlsMaterial } from './tls.js'
 import { asManaged, redisUrl } from './topology.js'
-
-export interface AclUser {
-  name: string
-  password: string
-  /** ACL SETUSER rules, e.g. '~billing:* &billing:* +@all' */
-  rules: string
-}
 
 export interface StandaloneOptions {
   /** requirepass for the default user */
@@ -64,26 +55,13 @@ export async function startStandalone(opts: StandaloneOptions = {}): Promise<Sta
   const dir = registry.makeDir('standalone')
   try {
     const tls: TlsMaterial | undefined = opts.tls ? generateTlsMaterial(dir) : undefined
-    const node = await startWithPortRetry(async () => {
-      const port = await freePort()
-      const nodeDir = join(dir, String(port))
-      mkdirSync(nodeDir, { recursive: true })
-      const lines = baseConfig({ port, dir: nodeDir, logfile: 'redis.log', ...(tls ? { tls } : {}) })
-      if (opts.password !== undefined) lines.push(`requirepass ${q(opts.password)}`)
-      for (const user of opts.users ?? []) {
-        lines.push(`user ${user.name} on ${q(`>${user.password}`)} ${user.rules}`)
-      }
-      const configFile = writeConfig(nodeDir, 'redis.conf', lines)
-      return new ManagedNode({
-        kind: 'redis',
-        host: '127.0.0.1',
-        port,
-        dir: nodeDir,
-        binary,
-        configFile,
-        args: opts.args ?? [],
-        auth: { password: opts.password, ...(tls ? { tls: { ca: tls.ca } } : {}) },
-      })
+    const node = await startDataNode({
+      dir,
+      binary,
+      tls,
+      password: opts.password,
+      users: opts.users,
+      args: opts.args,
     })
     let stopped: Promise<void> | undefined
     return {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { redisBinary, which } from './binary.js'
+import { memoByKey } from './memo.js'
 
 /** A throwaway CA and the server certificate it signed, as files in a topology's folder. */
 export interface TlsMaterial {
@@ -82,7 +83,7 @@ export function generateTlsMaterial(dir: string): TlsMaterial {
   return { ca: readFileSync(caFile, 'utf8'), caFile, certFile, keyFile }
 }
 
-const cache = new Map<string, TlsAvailability>()
+const remembered = memoByKey<TlsAvailability>()
 
 /**
  * Whether TLS topologies can start here: `openssl` on PATH and a server built with TLS. Synchronous (for
@@ -91,12 +92,7 @@ const cache = new Map<string, TlsAvailability>()
  * rejects the `tls-*` directives instead.
  */
 export function tlsAvailable(binary?: string): TlsAvailability {
-  const key = binary ?? process.env.TIERCACHE_REDIS_SERVER ?? ''
-  const cached = cache.get(key)
-  if (cached) return cached
-  const result = probe(binary)
-  cache.set(key, result)
-  return result
+  return remembered(binary ?? process.env.TIERCACHE_REDIS_SERVER ?? '', () => probe(binary))
 }
 
 function probe(binary: string | undefined): TlsAvailability {

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import type { RedisNode } from '@tiercache/testkit'
+import { expect } from 'vitest'
 
 /** Alive and not a zombie (a killed orphan stays a zombie until init reaps it, which can take a while). */
 export function isAlive(pid: number): boolean {
@@ -22,4 +24,26 @@ export function isPortFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false))
     server.listen({ host: '127.0.0.1', port }, () => server.close(() => resolve(true)))
   })
+}
+
+/**
+ * SIGKILLs `victim` (its process must be gone at once), waits for the topology (`what`: 'sentinel' or
+ * 'cluster') to fail over to another node, logs how long that took, and returns the new master.
+ */
+export async function killAndAwaitFailover(
+  topo: {
+    kill(node: RedisNode): Promise<void>
+    waitForFailover(opts: { from: RedisNode; timeoutMs?: number }): Promise<RedisNode>
+  },
+  victim: RedisNode,
+  what: string,
+): Promise<RedisNode> {
+  const pid = victim.pid!
+  const t0 = Date.now()
+  await topo.kill(victim)
+  expect(isAlive(pid)).toBe(false)
+  const next = await topo.waitForFailover({ from: victim, timeoutMs: 20_000 })
+  console.log(`${what} failover after kill: ${Date.now() - t0} ms`)
+  expect(next).not.toBe(victim)
+  return next
 }
