@@ -1,20 +1,9 @@
-import { createCache, MemoryStore, RESERVED_PREFIX, TierCacheError } from '@tiercache/core'
+import { createCache, MemoryStore, RESERVED_PREFIX } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
+import { rejection, setupMemoryCache } from './support/memory-cache.js'
 import { uniqueName } from './support/test-store.js'
 
-const setup = (options: Parameters<typeof createCache>[0] = {}) => {
-  const store = new MemoryStore()
-  return { store, cache: createCache({ store, ...options }) }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TierCacheError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(TierCacheError)
-  return error as TierCacheError
-}
+const setup = setupMemoryCache
 
 describe('keys', () => {
   it('rejects an empty key with INVALID_KEY on every operation', async () => {

@@ -1,21 +1,10 @@
-import { type Cache, createCache, MemoryStore, TierCacheError } from '@tiercache/core'
+import { type Cache, createCache, MemoryStore } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
 import { decodeEnvelope } from '../src/engine/envelope.js'
+import { rejection, setupMemoryCache } from './support/memory-cache.js'
 import { TestStore } from './support/test-store.js'
 
-function setup(options: Parameters<typeof createCache>[0] = {}) {
-  const store = new MemoryStore()
-  return { store, cache: createCache({ store, ...options }) }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TierCacheError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(TierCacheError)
-  return error as TierCacheError
-}
+const setup = setupMemoryCache
 
 describe('get / set / delete', () => {
   it('set then get returns the value; a missing key is undefined', async () => {
