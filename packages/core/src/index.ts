@@ -43,7 +43,7 @@ export type {
   StoreHealthState,
   StoreListener,
 } from './store/remote-store.js'
-export { APPLIED } from './store/remote-store.js'
+export { APPLIED, UNAVAILABLE } from './store/remote-store.js'
 export type { StoreOption, StoreOptions } from './store/resolve-store.js'
 export { refreshTelemetry } from './telemetry/activity.js'
 export type { TelemetryOptions } from './telemetry/cache-telemetry.js'

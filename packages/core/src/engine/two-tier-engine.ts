@@ -11,7 +11,7 @@ import type {
   StoreEntry,
   StoreEvent,
 } from '../store/remote-store.js'
-import { APPLIED } from '../store/remote-store.js'
+import { APPLIED, UNAVAILABLE as KEY_UNAVAILABLE } from '../store/remote-store.js'
 import { decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { InvalidationEpochs } from './invalidation-epochs.js'
 import { runLoader } from './loader-runner.js'
@@ -378,31 +378,54 @@ export class TwoTierEngine {
     if (missing.length === 0) return values
     const fullKeys = missing.map((i) => scope.prefix + keys[i]!)
     const epochs = fullKeys.map((fullKey) => this.#epochs.of(fullKey))
-    let stored: Array<Uint8Array | undefined>
+    // A key the store could not read (the whole batch, or a node of it) is served like a failed single
+    // read: stale from L1 within grace, else a miss.
+    const unreadable = (j: number) => {
+      const key = keys[missing[j]!]!
+      const stale = this.#staleL1(fullKeys[j]!)
+      if (stale !== undefined) {
+        values[missing[j]!] = stale.value
+        this.#emitStale(key, scope, 'remote-unavailable')
+      } else if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
+    }
+    let stored: Array<Uint8Array | undefined | typeof KEY_UNAVAILABLE>
     try {
       stored = await this.store.getMany(fullKeys)
     } catch (error) {
       if (isFatalError(error)) throw error
       this.#emitError('getMany', error, undefined, scope)
-      for (let j = 0; j < missing.length; j++) {
-        const stale = this.#staleL1(fullKeys[j]!)
-        if (stale !== undefined) {
-          values[missing[j]!] = stale.value
-          this.#emitStale(keys[missing[j]!]!, scope, 'remote-unavailable')
-        } else if (this.events.has('miss'))
-          this.events.emit('miss', { key: keys[missing[j]!]!, namespace: scope.path })
-      }
+      for (let j = 0; j < missing.length; j++) unreadable(j)
       return values
     }
-    const entries = stored.map((bytes, j) =>
-      bytes === undefined ? undefined : this.#decode(bytes, keys[missing[j]!]!, scope),
-    )
+    let unavailable = 0
+    const entries = stored.map((bytes, j) => {
+      if (bytes === KEY_UNAVAILABLE) {
+        unavailable++
+        return undefined
+      }
+      return bytes === undefined ? undefined : this.#decode(bytes, keys[missing[j]!]!, scope)
+    })
+    if (unavailable > 0) {
+      this.#emitError(
+        'getMany',
+        new TierCacheError(
+          'STORE_UNAVAILABLE',
+          `${unavailable} of ${missing.length} keys could not be read: their node is down or failing over`,
+        ),
+        undefined,
+        scope,
+      )
+    }
     // One generation lookup for all tags of the batch; entries it cannot verify are misses.
     const tags = new Set<string>()
     for (const entry of entries) if (entry?.tags) for (const tag of entry.tags) tags.add(tag)
     if (tags.size > 0) await this.tags.resolve([...tags]).catch(() => undefined)
     const now = Date.now()
     for (let j = 0; j < missing.length; j++) {
+      if (unavailable > 0 && stored[j] === KEY_UNAVAILABLE) {
+        unreadable(j)
+        continue
+      }
       const entry = entries[j]
       const key = keys[missing[j]!]!
       const fullKey = fullKeys[j]!

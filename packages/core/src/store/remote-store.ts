@@ -18,8 +18,12 @@ export interface RemoteStore {
   /** Resolves once the store can serve; rejects with a fatal TierCacheError on misconfiguration. */
   ready(): Promise<void>
   get(key: string): Promise<Uint8Array | undefined>
-  /** Values in key order; `undefined` for a missing key. Batched (one round trip per node where possible). */
-  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>
+  /**
+   * Values in key order; `undefined` for a missing key. Batched (one round trip per node where possible).
+   * A store whose keys live on several nodes may answer {@link UNAVAILABLE} for the keys of a node it could
+   * not read within the deadline, and the bytes of the others, instead of rejecting the whole batch.
+   */
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined | typeof UNAVAILABLE>>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
   setMany(entries: readonly StoreEntry[]): Promise<void>
   delete(keys: readonly string[]): Promise<InvalidationResult>
@@ -54,6 +58,15 @@ export type InvalidationResult =
   | { readonly status: 'queued'; readonly replayed: Promise<'applied' | 'dropped'> }
 
 export const APPLIED: InvalidationResult = Object.freeze({ status: 'applied' })
+
+/**
+ * A per-key answer of {@link RemoteStore.getMany}: this key's node could not be read within the deadline
+ * (its master is down, its circuit is open). The engine treats it like a failed single read — stale from
+ * L1 within grace, else a miss — and reports it (one `error` event per batch). A store returns it only
+ * when other keys of the batch were read; when nothing could be read it rejects. `Symbol.for`, so copies
+ * of core loaded twice (an adapter resolving its own) still agree on it.
+ */
+export const UNAVAILABLE: unique symbol = Symbol.for('tiercache.unavailable')
 
 export type StoreHealthState = 'ready' | 'connecting' | 'degraded' | 'down' | 'closed'
 

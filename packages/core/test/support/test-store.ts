@@ -5,6 +5,7 @@ import {
   type StoreEntry,
   type StoreHealth,
   type StoreListener,
+  UNAVAILABLE,
 } from '@tiercache/core'
 
 export type StoreMethod =
@@ -53,6 +54,11 @@ export class TestStore implements RemoteStore {
   gate: Partial<Record<StoreMethod, Promise<void>>> = {}
   /** Runs the inner call at once but holds its answer back until this resolves (a slow reply in flight). */
   holdReply: Partial<Record<StoreMethod, Promise<void>>> = {}
+  /**
+   * Keys (full remote keys) whose node is "down": `getMany` answers UNAVAILABLE for them and the inner
+   * store's bytes for the others, as a multi-node store does when one of its nodes cannot be read.
+   */
+  unavailable: ((key: string) => boolean) | undefined
   readonly #listeners = new Set<StoreListener>()
 
   constructor(inner: MemoryStore = new MemoryStore()) {
@@ -100,7 +106,11 @@ export class TestStore implements RemoteStore {
     return this.#call('get', () => this.inner.get(key))
   }
   getMany(keys: readonly string[]) {
-    return this.#call('getMany', () => this.inner.getMany(keys))
+    return this.#call('getMany', async (): Promise<Array<Uint8Array | undefined | typeof UNAVAILABLE>> => {
+      const values = await this.inner.getMany(keys)
+      const down = this.unavailable
+      return down === undefined ? values : values.map((value, i) => (down(keys[i]!) ? UNAVAILABLE : value))
+    })
   }
   set(key: string, value: Uint8Array, ttlMs: number) {
     return this.#call('set', () => this.inner.set(key, value, ttlMs))
