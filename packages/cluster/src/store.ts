@@ -7,7 +7,7 @@ import type {
   StoreHealth,
   StoreListener,
 } from '@tiercache/core'
-import { APPLIED, isTierCacheError, TierCacheError } from '@tiercache/core'
+import { APPLIED, isFatalError, isTierCacheError, TierCacheError, UNAVAILABLE } from '@tiercache/core'
 import {
   CircuitBreaker,
   classifyRedisError,
@@ -267,8 +267,7 @@ export class ClusterStore implements RemoteStore {
 
   /** The breaker of the master serving `slot` (per master, so one sick master fails fast alone). */
   #breakerFor(slot: number): CircuitBreaker {
-    const nodes = (this.#cluster as unknown as { slots: string[][] }).slots[slot]
-    const master = nodes?.[0] ?? '?'
+    const master = this.#masterOf(slot)
     let breaker = this.#breakers.get(master)
     if (breaker === undefined) {
       // Only sickness of that master counts; redirects and refused pipelines during a reshard do not.
@@ -299,6 +298,56 @@ export class ClusterStore implements RemoteStore {
     return replies
   }
 
+  /**
+   * Like {@link #batch}, but each master's share runs on its own — its own breaker, its own retries within
+   * the deadline — so a dead or failing-over master costs only its own commands. Their replies stay
+   * `undefined` and their indexes are listed in `failed`. Rejects with a fatal error, or (with the first
+   * error) when no command at all could be answered: then there is nothing partial to return.
+   */
+  async #batchPerMaster(
+    operation: string,
+    deadlineMs: number,
+    commands: SlotCommand[],
+  ): Promise<{ replies: unknown[]; failed: number[] }> {
+    const replies = new Array<unknown>(commands.length)
+    const byMaster = new Map<string, number[]>()
+    for (let i = 0; i < commands.length; i++) {
+      const master = this.#masterOf(commands[i]!.slot)
+      let indexes = byMaster.get(master)
+      if (indexes === undefined) {
+        indexes = []
+        byMaster.set(master, indexes)
+      }
+      indexes.push(i)
+    }
+    const failed: number[] = []
+    const errors: unknown[] = []
+    await Promise.all(
+      [...byMaster.values()].map(async (indexes) => {
+        try {
+          const answers = await this.#batch(
+            operation,
+            deadlineMs,
+            indexes.map((i) => commands[i]!),
+          )
+          for (let j = 0; j < indexes.length; j++) replies[indexes[j]!] = answers[j]
+        } catch (error) {
+          errors.push(error)
+          for (const i of indexes) failed.push(i)
+        }
+      }),
+    )
+    const fatal = errors.find((error) => isFatalError(error))
+    if (fatal !== undefined) throw fatal
+    if (failed.length === commands.length && errors.length > 0) throw errors[0]
+    return { replies, failed }
+  }
+
+  /** The master serving `slot` in the client's current map ('?' when the map does not cover it). */
+  #masterOf(slot: number): string {
+    return (this.#cluster as unknown as { slots: string[][] }).slots[slot]?.[0] ?? '?'
+  }
+
   // ── Reads and writes ─────────────────────────────────────────────────────────────────────────────
 
   get(key: string): Promise<Uint8Array | undefined> {
@@ -312,17 +361,24 @@ export class ClusterStore implements RemoteStore {
     ).then((value) => value ?? undefined)
   }
 
-  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
-    const out = new Array<Uint8Array | undefined>(keys.length)
+  /**
+   * One MGET per slot group, one pipeline per master, each master on its own: while a master is down (until
+   * its replica is promoted) its keys answer UNAVAILABLE and the other masters' keys their values. Rejects
+   * only when no master could be read (or with a fatal error).
+   */
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined | typeof UNAVAILABLE>> {
+    const out = new Array<Uint8Array | undefined | typeof UNAVAILABLE>(keys.length)
     if (keys.length === 0) return out
     const groups = groupBySlot(keys, this.options.maxKeysPerCommand)
-    const replies = await this.#batch(
+    const { replies, failed } = await this.#batchPerMaster(
       'getMany',
       this.options.readDeadlineMs,
       groups.map((group) => ({ slot: group.slot, args: ['MGET', ...group.keys] })),
     )
+    for (const g of failed) for (const index of groups[g]!.indexes) out[index] = UNAVAILABLE
     groups.forEach((group, g) => {
-      const values = replies[g] as Array<Buffer | null>
+      const values = replies[g] as Array<Buffer | null> | undefined
+      if (values === undefined) return
       group.indexes.forEach((index, j) => {
         out[index] = values[j] ?? undefined
       })
@@ -352,6 +408,11 @@ export class ClusterStore implements RemoteStore {
     )
   }
 
+  /**
+   * Whole batch, not per master: a tag whose generation cannot be read cannot be verified, and an
+   * unverifiable tag must never count as valid (0 would mean "never invalidated"). The engine treats the
+   * rejection as "entries with these tags are misses".
+   */
   async getGenerations(keys: readonly string[]): Promise<number[]> {
     const out = new Array<number>(keys.length).fill(0)
     if (keys.length === 0) return out
