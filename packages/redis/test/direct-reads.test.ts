@@ -23,7 +23,9 @@ const text = (value: Uint8Array | undefined) =>
 
 /** The topology's URL with tuning as query parameters (the form users configure it in). */
 function urlWith(topo: StandaloneTopology, params: Record<string, number>): string {
-  const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString()
+  const query = new URLSearchParams(
+    Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString()
   return query === '' ? topo.url : `${topo.url}?${query}`
 }
 

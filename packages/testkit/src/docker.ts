@@ -75,6 +75,7 @@ export async function startStandaloneContainer(opts: StandaloneOptions): Promise
     .withExposedPorts({ container: 6379, host: hostPort })
     .withWaitStrategy(tc.Wait.forLogMessage('Ready to accept connections'))
     .start()
+  const state = { running: true, paused: false }
   const node: RedisNode = {
     id: `redis:${hostPort}`,
     host: '127.0.0.1',
@@ -82,6 +83,12 @@ export async function startStandaloneContainer(opts: StandaloneOptions): Promise
     pid: undefined,
     kind: 'redis',
     dir: '',
+    get running() {
+      return state.running
+    },
+    get paused() {
+      return state.paused
+    },
   }
   const id = container.getId()
   let stopped: Promise<void> | undefined
@@ -92,14 +99,22 @@ export async function startStandaloneContainer(opts: StandaloneOptions): Promise
     node,
     kill: async () => {
       await run('docker', ['kill', id], { timeout: 10_000 })
+      state.running = false
+      state.paused = false
     },
     pause: () => {
       execFileSync('docker', ['pause', id], { timeout: 10_000, stdio: 'ignore' })
+      state.paused = true
     },
     resume: () => {
       execFileSync('docker', ['unpause', id], { timeout: 10_000, stdio: 'ignore' })
+      state.paused = false
     },
-    restart: () => container.restart(),
+    restart: async () => {
+      await container.restart()
+      state.running = true
+      state.paused = false
+    },
     stop: () => {
       stopped ??= container.stop({ timeout: 0 }).then(() => undefined)
       return stopped

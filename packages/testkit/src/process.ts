@@ -21,6 +21,10 @@ export interface RedisNode {
   readonly pid: number | undefined
   readonly kind: 'redis' | 'sentinel'
   readonly dir: string
+  /** The process exists (it was not killed, or was restarted). */
+  readonly running: boolean
+  /** Stopped with SIGSTOP by `pause` and not resumed yet. */
+  readonly paused: boolean
 }
 
 export interface NodeControl {
