@@ -8,6 +8,8 @@ export interface RedisBusInit {
   readonly createSubscriber: () => Redis
   /** Where failures are reported (the store's observe). */
   readonly emit: (event: StoreEvent) => void
+  /** Sees every valid message before the subscribers do (a store that must react to others' writes). */
+  readonly onMessage?: (message: BusMessage) => void
 }
 
 /**
@@ -125,6 +127,8 @@ export class RedisInvalidationBus implements InvalidationBus {
       this.#init.emit({ type: 'error', operation: 'bus-message', error })
       return
     }
+    const tap = this.#init.onMessage
+    if (tap !== undefined) safely(() => tap(message))
     for (const subscriber of subscribers) safely(() => subscriber.onMessage(message))
   }
 

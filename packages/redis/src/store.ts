@@ -1,4 +1,5 @@
 import {
+  type BusMessage,
   type InvalidationResult,
   type RemoteStore,
   type StoreEntry,
@@ -31,6 +32,8 @@ export interface RedisStoreInit {
   readonly tuning: RedisTuning
   /** Extra health detail (address, master name). */
   readonly describe?: () => Record<string, unknown>
+  /** Sees every invalidation-bus message from other instances before the engine does. */
+  readonly onBusMessage?: (message: BusMessage) => void
 }
 
 /**
@@ -86,6 +89,7 @@ export class RedisStore implements RemoteStore {
         return subscriber
       },
       emit: (event) => this.emit(event),
+      ...(init.onBusMessage !== undefined ? { onMessage: init.onBusMessage } : {}),
     })
   }
 

@@ -20,6 +20,7 @@ export function createStore(config: StoreConfig): RemoteStore {
     writeWaitMs: options.writeWaitMs,
     invalidationWaitMs: options.invalidationWaitMs,
     failoverWindowMs: options.failoverWindowMs,
+    replicaLagWindowMs: options.replicaLagWindowMs,
     ...(config.ioredis !== undefined ? { ioredis: config.ioredis as RedisOptions } : {}),
   })
 }

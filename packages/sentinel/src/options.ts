@@ -61,6 +61,11 @@ export interface SentinelStoreOptions {
    * master (writes the old master acknowledged may be lost). ≥ down-after + failover time. Default 10 000.
    */
   readonly failoverWindowMs?: number
+  /**
+   * With `role: 'replica'`: keys written or invalidated (here or, through the bus, elsewhere) within this
+   * many ms are read from the master, since a replica may not have the change yet. Default 2 000.
+   */
+  readonly replicaLagWindowMs?: number
   /** Everything else (timeouts, deadlines, breaker: see `RedisStoreOptions`) tunes the Redis store. */
   readonly [option: string]: unknown
 }
@@ -86,6 +91,7 @@ export interface ResolvedSentinelOptions {
   readonly writeWaitMs: number
   readonly invalidationWaitMs: number
   readonly failoverWindowMs: number
+  readonly replicaLagWindowMs: number
   /** Options not consumed here, for the underlying Redis store. */
   readonly rest: Readonly<Record<string, unknown>>
 }
@@ -96,6 +102,7 @@ const URL_PARAMS = new Set([
   'writeWaitMs',
   'invalidationWaitMs',
   'failoverWindowMs',
+  'replicaLagWindowMs',
   'role',
   'sentinelPassword',
   'sentinelUsername',
@@ -130,6 +137,7 @@ const CONSUMED = new Set([
   'writeWaitMs',
   'invalidationWaitMs',
   'failoverWindowMs',
+  'replicaLagWindowMs',
   'ioredis',
 ])
 
@@ -199,6 +207,13 @@ export function resolveSentinelOptions(config: StoreConfig): ResolvedSentinelOpt
       o.failoverWindowMs ?? params.failoverWindowMs,
       10_000,
       'failoverWindowMs',
+      parsed,
+      0,
+    ),
+    replicaLagWindowMs: int(
+      o.replicaLagWindowMs ?? params.replicaLagWindowMs,
+      2_000,
+      'replicaLagWindowMs',
       parsed,
       0,
     ),

@@ -1,5 +1,11 @@
 import { setMaxListeners } from 'node:events'
-import { type InvalidationResult, type StoreEntry, type StoreHealth, TierCacheError } from '@tiercache/core'
+import {
+  type BusMessage,
+  type InvalidationResult,
+  type StoreEntry,
+  type StoreHealth,
+  TierCacheError,
+} from '@tiercache/core'
 import {
   baseClientOptions,
   isRetryableRedisError,
@@ -15,6 +21,7 @@ import { FailoverDetector, type FailoverNotice } from './failover-detector.js'
 import { FailoverJournal } from './failover-journal.js'
 import type { ResolvedSentinelOptions } from './options.js'
 import { type PendingWrite, PendingWrites } from './pending-writes.js'
+import { ReplicaReadGuard } from './replica-read-guard.js'
 
 /**
  * The Redis store over Sentinel-managed connections, failover-aware.
@@ -36,6 +43,8 @@ export class SentinelStore extends RedisStore {
   readonly options: ResolvedSentinelOptions
   readonly #pending = new PendingWrites()
   readonly #journal: FailoverJournal
+  /** `role: 'replica'` only: keys a replica may not have caught up with yet. */
+  readonly #guard: ReplicaReadGuard | undefined
   readonly #detector: FailoverDetector
   readonly #clients: Redis[]
   /** Aborts every pending retry sleep on close; one listener per pending write, so no listener limit. */
@@ -62,8 +71,14 @@ export class SentinelStore extends RedisStore {
   constructor(options: ResolvedSentinelOptions, tuning: RedisTuning, extra: SentinelExtras = {}) {
     const base: RedisOptions = { ...baseClientOptions(tuning), ...extra.ioredis }
     const clients: Redis[] = []
+    // Only replica reads need it; with role 'master' there is nothing to guard.
+    const guard =
+      options.role === 'replica'
+        ? new ReplicaReadGuard(extra.replicaLagWindowMs ?? SENTINEL_DEFAULTS.replicaLagWindowMs)
+        : undefined
     super({
       kind: 'sentinel',
+      ...(guard !== undefined ? { onBusMessage: (message: BusMessage) => guard.observe(message) } : {}),
       tuning,
       createClient: (role) => {
         const client = new Redis({
@@ -75,6 +90,7 @@ export class SentinelStore extends RedisStore {
       },
     })
     this.options = options
+    this.#guard = guard
     this.#clients = clients
     this.#baseOptions = base
     this.#writeWaitMs = extra.writeWaitMs ?? SENTINEL_DEFAULTS.writeWaitMs
@@ -293,7 +309,9 @@ export class SentinelStore extends RedisStore {
     const link = this.#link()
     if (this.#journal.isSuspect(key, link?.node)) return undefined
     const bytes = await this.#withinReadTimeout(async () => {
-      const replica = this.#readyReplica()
+      // Asked first in any case: it also opens the replica connection on first use.
+      const ready = this.#readyReplica()
+      const replica = this.#guard?.needsMaster(key) ? undefined : ready
       if (replica !== undefined) {
         const bytes = await this.#fromReplica(() => replica.getBuffer(key))
         if (bytes !== FALLBACK) return bytes ?? undefined
@@ -310,7 +328,9 @@ export class SentinelStore extends RedisStore {
     const link = this.#link()
     const suspect = keys.map((key) => this.#journal.isSuspect(key, link?.node))
     const remote = await this.#withinReadTimeout(async () => {
-      const replica = this.#readyReplica()
+      const ready = this.#readyReplica()
+      const guard = this.#guard
+      const replica = guard && keys.some((key) => guard.needsMaster(key)) ? undefined : ready
       if (replica !== undefined) {
         const replies = await this.#fromReplica(() => replica.mgetBuffer(...keys))
         if (replies !== FALLBACK) return replies.map((bytes) => bytes ?? undefined)
@@ -382,7 +402,9 @@ export class SentinelStore extends RedisStore {
     const px = Math.max(1, Math.ceil(ttlMs))
     const write = this.#pending.begin({ key, value, expiresAt: Date.now() + px })
     const bytes = toBuffer(value)
-    return this.#callerWait(this.#land('set', [write], () => this.client.set(key, bytes, 'PX', px)))
+    const landing = this.#land('set', [write], () => this.client.set(key, bytes, 'PX', px))
+    this.#guardAfter(landing, (guard) => guard.touch([key]))
+    return this.#callerWait(landing)
   }
 
   override setMany(entries: readonly StoreEntry[]): Promise<void> {
@@ -403,7 +425,24 @@ export class SentinelStore extends RedisStore {
       if (results === null) throw new Error('Connection is closed.')
       for (const [error] of results) if (error) throw error
     })
+    this.#guardAfter(landing, (guard) => guard.touch(entries.map((entry) => entry.key)))
     return this.#callerWait(landing)
+  }
+
+  /**
+   * `role: 'replica'`: the keys are read from the master from now until `replicaLagWindowMs` after the
+   * change has landed (or its replay has), so a lagging replica cannot answer with what it replaced.
+   */
+  #guardAfter(change: Promise<unknown>, touch: (guard: ReplicaReadGuard) => void): void {
+    const guard = this.#guard
+    if (guard === undefined) return
+    const again = () => touch(guard)
+    again()
+    change.then((result) => {
+      again()
+      const outcome = result as InvalidationResult | undefined
+      if (outcome?.status === 'queued') outcome.replayed.then(again, again)
+    }, again)
   }
 
   /**
@@ -475,7 +514,9 @@ export class SentinelStore extends RedisStore {
 
   override delete(keys: readonly string[]): Promise<InvalidationResult> {
     this.#pending.supersede(keys)
-    return this.#bounded('delete', super.delete(keys))
+    const result = this.#bounded('delete', super.delete(keys))
+    this.#guardAfter(result, (guard) => guard.touch(keys))
+    return result
   }
 
   override bumpGenerations(
@@ -486,7 +527,9 @@ export class SentinelStore extends RedisStore {
 
   override clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
     this.#pending.supersedePrefix(prefix, keepPrefix)
-    return this.#bounded('clearPrefix', super.clearPrefix(prefix, keepPrefix))
+    const result = this.#bounded('clearPrefix', super.clearPrefix(prefix, keepPrefix))
+    this.#guardAfter(result, (guard) => guard.touchPrefix(prefix))
+    return result
   }
 
   /**
@@ -610,6 +653,8 @@ export interface SentinelExtras {
   readonly invalidationWaitMs?: number
   /** How far back writes are re-invalidated after a failover (see FailoverJournal). Default 10 000 ms. */
   readonly failoverWindowMs?: number
+  /** `role: 'replica'`: how long recently changed keys are read from the master (ReplicaReadGuard). */
+  readonly replicaLagWindowMs?: number
   /** Extra ioredis options for every data connection (escape hatch). */
   readonly ioredis?: RedisOptions
 }
@@ -624,6 +669,7 @@ export const SENTINEL_DEFAULTS = Object.freeze({
   writeWaitMs: 250,
   invalidationWaitMs: 750,
   failoverWindowMs: 10_000,
+  replicaLagWindowMs: 2_000,
   writeDeadlineMs: 15_000,
 })
 

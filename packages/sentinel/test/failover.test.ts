@@ -244,12 +244,17 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
     console.log(line)
   }, 60_000)
 
-  it('role=replica reads from a replica (master fallback) and still writes to the master', async () => {
-    const cache = open({ l1: false, namespace: 'replica', url: `${topo.url}?role=replica` })
+  it('role=replica reads from a replica (master fallback), writes to the master, never reads back what it invalidated', async () => {
+    // A short guard window so the test can wait it out and see replica reads.
+    const cache = open({
+      l1: false,
+      namespace: 'replica',
+      url: `${topo.url}?role=replica&replicaLagWindowMs=300`,
+    })
     await cache.ready()
     await cache.set('r', 'from-master')
     expect(await rawGet(await topo.master(), 'replica:r')).toContain('from-master')
-    // First read: the replica connection is still coming up → answered by the master.
+    // First read: the replica connection is still coming up (and the key was just written) → the master.
     expect(await cache.get('r')).toBe('from-master')
     const until = Date.now() + 5_000
     while (cache.health().detail?.replica !== 'ready' && Date.now() < until)
@@ -257,16 +262,27 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
     expect(cache.health().detail?.replica).toBe('ready')
     // Earlier tests failed the master over; a replica may still be resyncing. Wait until the value has
     // replicated to every replica, so what follows tests the store, not replication lag.
-    for (const replica of await topo.replicas()) await waitForValue(replica, 'replica:r', 'from-master')
-    // Served by the replica now (replication on loopback is sub-millisecond; allow a moment).
-    let got: unknown
-    for (let i = 0; i < 20 && got !== 'from-master'; i++) {
-      got = await cache.get('r')
-      if (got !== 'from-master') await new Promise((resolve) => setTimeout(resolve, 25))
+    const replicas = await topo.replicas()
+    for (const replica of replicas) await waitForValue(replica, 'replica:r', 'from-master')
+    await new Promise((resolve) => setTimeout(resolve, 350)) // past replicaLagWindowMs
+    // Served by a replica now: the replicas' GET count moves.
+    const replicaGets = async () => {
+      let total = 0
+      for (const replica of replicas) {
+        const info = String(
+          await command(replica.host, replica.port, ['INFO', 'commandstats'], { timeoutMs: 1_000 }),
+        )
+        total += Number(/cmdstat_get:calls=(\d+)/.exec(info)?.[1] ?? 0)
+      }
+      return total
     }
-    expect(got).toBe('from-master')
+    const before = await replicaGets()
+    expect(await cache.get('r')).toBe('from-master')
+    expect(await replicaGets()).toBeGreaterThan(before)
+    // Deleted on the master: the next read must not come from a replica that may not have the DEL yet.
     expect((await cache.delete('r')).status).toBe('applied')
     expect(await cache.getOrSet('r', async () => 'reloaded')).toBe('reloaded')
+    expect(await cache.get('r')).toBe('reloaded')
   })
 
   it('works with the first sentinel of the URL down at start-up', async () => {
