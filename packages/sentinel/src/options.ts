@@ -96,9 +96,8 @@ export interface ResolvedSentinelOptions {
   readonly rest: Readonly<Record<string, unknown>>
 }
 
-/** Query parameters of a sentinel URL: ours, plus the Redis store's tuning (`commandTimeoutMs`, …). */
-const URL_PARAMS = new Set([
-  ...Object.keys(TUNING_DEFAULTS),
+/** Sentinel options that may also be given as URL query parameters. */
+const SENTINEL_URL_OPTIONS = [
   'writeWaitMs',
   'invalidationWaitMs',
   'failoverWindowMs',
@@ -112,32 +111,24 @@ const URL_PARAMS = new Set([
   'waitReplicas',
   'waitTimeoutMs',
   'updateSentinels',
-])
+]
 
+/** Query parameters of a sentinel URL: ours, plus the Redis store's tuning (`commandTimeoutMs`, …). */
+const URL_PARAMS = new Set([...Object.keys(TUNING_DEFAULTS), ...SENTINEL_URL_OPTIONS])
+
+/** Options this module reads; the rest goes to the Redis store. */
 const CONSUMED = new Set([
+  ...SENTINEL_URL_OPTIONS,
   'url',
   'parsed',
   'type',
   'sentinels',
   'name',
-  'role',
   'username',
   'password',
-  'sentinelUsername',
-  'sentinelPassword',
   'tls',
-  'sentinelTls',
-  'db',
-  'consistency',
-  'waitReplicas',
-  'waitTimeoutMs',
-  'updateSentinels',
   'connectTimeoutMs',
   'sentinelCommandTimeoutMs',
-  'writeWaitMs',
-  'invalidationWaitMs',
-  'failoverWindowMs',
-  'replicaLagWindowMs',
   'ioredis',
 ])
 
