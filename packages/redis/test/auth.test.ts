@@ -1,6 +1,7 @@
 import { createCache, isTierCacheError } from '@tiercache/core'
 import { redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
 const bin = redisBinary()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -38,18 +39,7 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
     try {
       const ready = await cache.ready().catch((e: unknown) => e)
       expect(isTierCacheError(ready, 'AUTH_FAILED')).toBe(true)
-      for (const op of [
-        () => cache.get('k'),
-        () => cache.getOrSet('k', () => 'v'),
-        () => cache.set('k', 'v'),
-        () => cache.delete('k'),
-      ]) {
-        const error = await op().then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-        expect(isTierCacheError(error, 'AUTH_FAILED')).toBe(true)
-      }
+      await expectEveryOperationRejects(cache, 'AUTH_FAILED')
     } finally {
       await cache.close()
     }

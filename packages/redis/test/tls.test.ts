@@ -1,6 +1,7 @@
 import { createCache, isTierCacheError, TierCacheError } from '@tiercache/core'
 import { type StandaloneTopology, startStandalone, tlsAvailable } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
 const tls = tlsAvailable()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -71,18 +72,7 @@ describe.skipIf(!tls.available)(`TLS, live (${tls.reason ?? 'redis-server with T
       expect((ready as TierCacheError).code).toBe('TLS_FAILED')
       expect((ready as TierCacheError).fatal).toBe(true)
       expect((ready as TierCacheError).message).toMatch(/self-signed.*tls\.ca/s)
-      for (const op of [
-        () => cache.get('k'),
-        () => cache.getOrSet('k', () => 'v'),
-        () => cache.set('k', 'v'),
-        () => cache.delete('k'),
-      ]) {
-        const error = await op().then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-        expect(isTierCacheError(error, 'TLS_FAILED')).toBe(true)
-      }
+      await expectEveryOperationRejects(cache, 'TLS_FAILED')
       expect(events.some((e) => isTierCacheError(e, 'TLS_FAILED'))).toBe(true)
     } finally {
       await cache.close()
