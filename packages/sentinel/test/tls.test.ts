@@ -1,20 +1,10 @@
 import { createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
 import { type SentinelTopology, startSentinel, tlsAvailable } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readyOutcome } from './support/ready-outcome.js'
 
 const tls = tlsAvailable()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** ready() settles within `ms` (no hang); the rejection (or undefined). */
-async function readyOutcome(cache: ReturnType<typeof createCache>, ms = 5_000): Promise<unknown> {
-  const t0 = Date.now()
-  const outcome = await cache.ready().then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(Date.now() - t0).toBeLessThan(ms)
-  return outcome
-}
 
 // One master, one replica, one sentinel (quorum 1): small, and a failover still works.
 describe.skipIf(!tls.available)(`Sentinel over TLS, live (${tls.reason ?? 'redis-server with TLS'})`, () => {
