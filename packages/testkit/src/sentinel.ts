@@ -232,21 +232,39 @@ export async function startSentinel(opts: SentinelOptions = {}): Promise<Sentine
       { timeoutMs, what: `the sentinels to fail ${name} over from ${from.id}` },
     )
 
+  const failoverTimeoutMs = opts.failoverTimeoutMs ?? 3_000
   const failover = async (): Promise<RedisNode> => {
     const from = await master()
-    // NOGOODSLAVE / INPROG right after startup or a previous failover: the sentinel's view is settling.
-    await waitUntil(
-      async () => {
-        for (const sentinel of sentinels.filter((s) => s.responsive)) {
-          const reply = await sentinel.command(['SENTINEL', 'FAILOVER', name]).catch((error: Error) => error)
-          if (reply === 'OK') return true
-        }
-        await sleep(200)
-        return false
-      },
-      { timeoutMs: 15_000, what: `SENTINEL FAILOVER ${name} to be accepted` },
-    )
-    return waitForFailover({ from })
+    const deadline = Date.now() + 40_000
+    for (;;) {
+      // NOGOODSLAVE / INPROG right after startup or a previous failover: the sentinel's view is settling.
+      await waitUntil(
+        async () => {
+          for (const sentinel of sentinels.filter((s) => s.responsive)) {
+            const reply = await sentinel
+              .command(['SENTINEL', 'FAILOVER', name])
+              .catch((error: Error) => error)
+            if (reply === 'OK') return true
+          }
+          await sleep(200)
+          return false
+        },
+        {
+          timeoutMs: Math.max(1_000, deadline - Date.now()),
+          what: `SENTINEL FAILOVER ${name} to be accepted`,
+        },
+      )
+      // An accepted manual failover can still abort (e.g. the chosen replica was resyncing): after its
+      // failover-timeout the sentinel gives up, and asking again is what an operator would do.
+      try {
+        return await waitForFailover({
+          from,
+          timeoutMs: Math.min(failoverTimeoutMs * 3, deadline - Date.now()),
+        })
+      } catch (error) {
+        if (Date.now() >= deadline) throw error
+      }
+    }
   }
 
   const url =

@@ -54,7 +54,7 @@ describe.skipIf(!bin.available)(`sentinel (${bin.available ? bin.binary : bin.re
     expect(next).not.toBe(old)
     expect(old.pid).toBeTypeOf('number')
     expect(await topo.master()).toBe(next)
-  })
+  }, 60_000)
 
   it('stop() ends every process', async () => {
     const pids = [...topo.nodes, ...topo.sentinels]
