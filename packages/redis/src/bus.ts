@@ -1,5 +1,6 @@
 import type { BusMessage, BusSubscriber, InvalidationBus, StoreEvent } from '@tiercache/core'
 import type { Redis } from 'ioredis'
+import { toFatalError } from './resilience/classify.js'
 
 export interface RedisBusInit {
   /** The connection PUBLISH goes through (the store's command connection). */
@@ -89,7 +90,12 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.#subscriber = connection
     connection.on('error', (error: unknown) => {
       this.#mayHaveMissed = true
-      this.#init.emit({ type: 'error', operation: 'subscribe', error })
+      // toFatalError also masks the password a rejected handshake leaves in the error.
+      this.#init.emit({
+        type: 'error',
+        operation: 'subscribe',
+        error: toFatalError(error, 'the bus subscriber') ?? error,
+      })
     })
     connection.on('close', () => {
       this.#mayHaveMissed = true

@@ -1,10 +1,13 @@
 import type { RemoteStore, StoreConfig } from '@tiercache/core'
 import { Redis } from 'ioredis'
 import { resolveStandaloneOptions } from './options.js'
+import { haltOnAuthFailure } from './resilience/classify.js'
 import { RedisStore } from './store.js'
 
 export type { RedisBusInit } from './bus.js'
 export { RedisInvalidationBus } from './bus.js'
+export type { FenceCommands } from './fences.js'
+export { defineFenceCommands, fencedSetArgs, parseFencedRead } from './fences.js'
 export type { RedisStoreOptions, RedisTuning } from './options.js'
 export {
   baseClientOptions,
@@ -14,7 +17,7 @@ export {
   TUNING_DEFAULTS,
 } from './options.js'
 export type { RedisStoreInit } from './store.js'
-export { escapeGlob, RedisStore } from './store.js'
+export { clearOp, escapeGlob, RedisStore } from './store.js'
 
 /** The adapter entry core imports for `redis://`, `rediss://`, `valkey://`, `valkeys://` and `{ type: 'redis' }`. */
 export function createStore(config: StoreConfig): RemoteStore {
@@ -23,8 +26,11 @@ export function createStore(config: StoreConfig): RemoteStore {
     // The kind names the server family in telemetry (`db.system.name`): valkey:// and valkeys:// are Valkey.
     kind: config.parsed?.scheme.startsWith('valkey') ? 'valkey' : 'redis',
     tuning,
+    // A rejected password ends the connection for good (AUTH_FAILED), instead of a reconnect loop.
     createClient: (role) =>
-      new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
+      haltOnAuthFailure(
+        new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
+      ),
     describe: () => ({
       host: client.host,
       port: client.port,
@@ -41,6 +47,8 @@ export {
   CONNECTION_ERROR_CODES,
   classifyRedisError,
   FATAL_REPLY_CODES,
+  haltOnAuthFailure,
+  isAuthFailure,
   isFailoverSignal,
   isNodeFailure,
   isRetryableRedisError,
@@ -54,3 +62,4 @@ export type { QueuedInvalidation, ReplayQueueOptions } from './resilience/replay
 export { REPLAY_QUEUE_DEFAULTS, ReplayQueue } from './resilience/replay-queue.js'
 export type { RetryOptions } from './resilience/retry.js'
 export { fullJitterDelay, RETRY_DEFAULTS, retryWithDeadline } from './resilience/retry.js'
+export { scrubSecrets } from './resilience/secrets.js'

@@ -1,5 +1,5 @@
 import { createCache, isTierCacheError } from '@tiercache/core'
-import { redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
+import { aclAuthFailures, redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
@@ -70,6 +70,66 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
       expect(errors).toEqual([])
     } finally {
       await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  it.each([
+    ['valkey://user:pass@', () => `valkey://billing:bpw@127.0.0.1:${topo.port}`],
+    [
+      '{ url, username, password }',
+      () => ({ url: `redis://127.0.0.1:${topo.port}`, username: 'billing', password: 'bpw' }),
+    ],
+    [
+      "{ type: 'redis', host, port, username, password }",
+      () => ({
+        type: 'redis' as const,
+        host: '127.0.0.1',
+        port: topo.port,
+        username: 'billing',
+        password: 'bpw',
+      }),
+    ],
+    [
+      'options win over the URL credentials',
+      () => ({ url: `redis://billing:wrong@127.0.0.1:${topo.port}`, password: 'bpw' }),
+    ],
+  ])('the ACL user through %s serves its namespace', async (_name, store) => {
+    const cache = createCache({ store: store(), namespace: 'billing' })
+    const errors: unknown[] = []
+    cache.on('error', (e) => errors.push(e.error))
+    try {
+      await cache.ready()
+      await cache.set('k', 'v', { tags: ['t'] })
+      expect(await cache.getOrSet('k', () => 'loader')).toBe('v')
+      expect((await cache.invalidateTags('t')).status).toBe('applied')
+      expect(await cache.get('k')).toBeUndefined()
+      expect(errors).toEqual([])
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it('a wrong password is not retried forever: after AUTH_FAILED the client stops logging in', async () => {
+    const auth = { password: 'pw' }
+    const cache = createCache({ store: `redis://billing:nope@127.0.0.1:${topo.port}`, namespace: 'billing' })
+    try {
+      const t0 = Date.now()
+      const ready = await cache.ready().catch((e: unknown) => e)
+      expect(Date.now() - t0).toBeLessThan(1_000) // the server answers at once; no connect-timeout wait
+      expect(isTierCacheError(ready, 'AUTH_FAILED')).toBe(true)
+      // the bus connection logs in too (and must stop as well)
+      cache.on('invalidationQueued', () => undefined)
+      await cache.delete('k').catch(() => undefined)
+      await sleep(200)
+      const before = await aclAuthFailures(topo.node, auth)
+      expect(before).toBeGreaterThan(0)
+      // Without the stop, ioredis reconnects every ≤ 2 s (reconnectMaxDelayMs) and logs in again.
+      await sleep(3_000)
+      await expectEveryOperationRejects(cache, 'AUTH_FAILED')
+      expect(await aclAuthFailures(topo.node, auth)).toBe(before)
+      expect(cache.health().state).toBe('down')
+    } finally {
+      await cache.close()
     }
   })
 })

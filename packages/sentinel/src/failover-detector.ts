@@ -1,3 +1,4 @@
+import { haltOnAuthFailure } from '@tiercache/redis'
 import { Redis } from 'ioredis'
 import type { ResolvedSentinelOptions } from './options.js'
 
@@ -57,20 +58,23 @@ export class FailoverDetector {
   start(): void {
     const o = this.#options
     for (const sentinel of o.sentinels) {
-      const client = new Redis({
-        host: sentinel.host,
-        port: sentinel.port,
-        ...(o.sentinelUsername !== undefined ? { username: o.sentinelUsername } : {}),
-        ...(o.sentinelPassword !== undefined ? { password: o.sentinelPassword } : {}),
-        ...(o.sentinelTls !== undefined ? { tls: o.sentinelTls } : {}),
-        connectTimeout: o.connectTimeoutMs,
-        // A sentinel that is down is retried every 2 s; the others keep watching meanwhile.
-        retryStrategy: () => 2_000,
-        maxRetriesPerRequest: null,
-        enableReadyCheck: false,
-        lazyConnect: true,
-        connectionName: 'tiercache:failover-detector',
-      })
+      // A sentinel that refuses the password is not retried every 2 s forever (AUTH_FAILED is reported).
+      const client = haltOnAuthFailure(
+        new Redis({
+          host: sentinel.host,
+          port: sentinel.port,
+          ...(o.sentinelUsername !== undefined ? { username: o.sentinelUsername } : {}),
+          ...(o.sentinelPassword !== undefined ? { password: o.sentinelPassword } : {}),
+          ...(o.sentinelTls !== undefined ? { tls: o.sentinelTls } : {}),
+          connectTimeout: o.connectTimeoutMs,
+          // A sentinel that is down is retried every 2 s; the others keep watching meanwhile.
+          retryStrategy: () => 2_000,
+          maxRetriesPerRequest: null,
+          enableReadyCheck: false,
+          lazyConnect: true,
+          connectionName: 'tiercache:failover-detector',
+        }),
+      )
       // Errors of one sentinel are expected (it may be down); the owner decides what matters.
       const address = `${sentinel.host}:${sentinel.port}`
       client.on('error', (error: unknown) => this.#hooks.onSentinelStatus?.(address, error))

@@ -1,4 +1,6 @@
 import { TierCacheError } from '@tiercache/core'
+import type { Redis } from 'ioredis'
+import { scrubSecrets } from './secrets.js'
 
 /**
  * How the resilience kit treats a failed Redis command:
@@ -185,6 +187,9 @@ export function isFailoverSignal(error: unknown): boolean {
  * instead of failing open. Returns `undefined` when the error is not fatal.
  */
 export function toFatalError(error: unknown, where = 'the remote tier'): TierCacheError | undefined {
+  // Every store passes each connection and command error through here first: the place to mask the
+  // password ioredis copies into a rejected handshake's error (see scrubSecrets).
+  scrubSecrets(error)
   if (error instanceof TierCacheError) return error.fatal ? error : undefined
   if (classifyRedisError(error) !== 'fatal') return undefined
   const message = (error as Error)?.message ?? String(error)
@@ -198,6 +203,26 @@ export function toFatalError(error: unknown, where = 'the remote tier'): TierCac
   return new TierCacheError('AUTH_FAILED', `${who} rejected the credentials${hint}: ${message}`, {
     cause: error,
   })
+}
+
+/** True when the server rejected the credentials (AUTH_FAILED), from a data node or the sentinels. */
+export function isAuthFailure(error: unknown): boolean {
+  return toFatalError(error)?.code === 'AUTH_FAILED'
+}
+
+/**
+ * Stops `client` from reconnecting once the server rejected its credentials (WRONGPASS, NOAUTH, an ACL
+ * refusal): a retry cannot fix a wrong password, and reconnecting forever would send it again every
+ * couple of seconds, for as long as the process runs (ACL LOG noise, failed-login alerts). The owner still
+ * gets the error and reports AUTH_FAILED; fixed credentials need a new `createCache`. TLS failures keep
+ * reconnecting: a certificate renewed on the server heals them. Call it before the owner adds its own
+ * 'error' listener.
+ */
+export function haltOnAuthFailure<T extends Redis>(client: T): T {
+  client.on('error', (error: unknown) => {
+    if (isAuthFailure(error)) client.disconnect()
+  })
+  return client
 }
 
 /** What to change, from the failure's message (codes do not survive ioredis' sentinel wrapper). */
