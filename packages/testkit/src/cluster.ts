@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { cliBinary, requireBinary } from './binary.js'
-import { startDataNode } from './data-node.js'
+import { type AclUser, startDataNode } from './data-node.js'
 import { type ManagedNode, type NodeControl, type RedisNode, registry, waitUntil } from './process.js'
 import { parseInfo, RespConnection } from './resp-client.js'
 import { generateTlsMaterial, requireTls, type TlsMaterial } from './tls.js'
@@ -17,6 +17,8 @@ export interface ClusterOptions {
   nodeTimeoutMs?: number
   /** requirepass + masterauth on every node */
   password?: string
+  /** Extra ACL users on every node (in the config, so they survive `restart`); the testkit keeps using `password`. */
+  users?: AclUser[]
   /**
    * Every node serves TLS only and replicates and gossips over TLS (`tls-replication`, `tls-cluster`), with
    * a throwaway CA (returned as `ca`); the bus port is the TLS port + 10000. See `tlsAvailable()`.
@@ -129,6 +131,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterTo
             binary,
             tls,
             password: opts.password,
+            users: opts.users,
             masterauth: true,
             busOffset: 10_000,
             extraLines: [

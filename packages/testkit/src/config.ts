@@ -11,9 +11,11 @@ export function baseConfig(opts: {
   dir: string
   logfile: string
   tls?: TlsMaterial
+  /** With `tls`: `tls-auth-clients yes` (clients must present a certificate the CA signed). */
+  tlsAuthClients?: boolean
 }): string[] {
   return [
-    ...(opts.tls ? tlsConfigLines(opts.tls, opts.port) : [`port ${opts.port}`]),
+    ...(opts.tls ? tlsConfigLines(opts.tls, opts.port, opts.tlsAuthClients) : [`port ${opts.port}`]),
     'bind 127.0.0.1',
     `dir ${q(opts.dir)}`,
     `logfile ${q(join(opts.dir, opts.logfile))}`,
@@ -33,16 +35,17 @@ export function writeConfig(dir: string, file: string, lines: string[]): string 
 
 /**
  * redis.conf / sentinel.conf lines that serve TLS only, on `port` (the plain port is off). Clients are not
- * asked for certificates; replication (and, for sentinels, every outgoing link) runs over TLS too.
+ * asked for certificates unless `authClients`; replication (and, for sentinels, every outgoing link) runs
+ * over TLS too.
  */
-export function tlsConfigLines(material: TlsMaterial, port: number): string[] {
+export function tlsConfigLines(material: TlsMaterial, port: number, authClients = false): string[] {
   return [
     'port 0',
     `tls-port ${port}`,
     `tls-cert-file ${q(material.certFile)}`,
     `tls-key-file ${q(material.keyFile)}`,
     `tls-ca-cert-file ${q(material.caFile)}`,
-    'tls-auth-clients no',
+    `tls-auth-clients ${authClients ? 'yes' : 'no'}`,
     'tls-replication yes',
   ]
 }

@@ -20,6 +20,8 @@ export interface DataNodeOptions {
   binary: string
   /** Serve TLS only with this material; the testkit then trusts its CA. */
   tls?: TlsMaterial
+  /** With `tls`: require client certificates (the testkit presents the material's client certificate). */
+  tlsAuthClients?: boolean
   /** requirepass for the default user (the testkit authenticates with it too) */
   password?: string
   /** Also `masterauth` = `password`: nodes that replicate (or may become replicas) sync with it. */
@@ -47,7 +49,7 @@ export function startDataNode(opts: DataNodeOptions): Promise<ManagedNode> {
     const nodeDir = join(opts.dir, `${opts.dirPrefix ?? ''}${port}`)
     mkdirSync(nodeDir, { recursive: true })
     const lines = [
-      ...baseConfig({ port, dir: nodeDir, logfile: 'redis.log', tls }),
+      ...baseConfig({ port, dir: nodeDir, logfile: 'redis.log', tls, tlsAuthClients: opts.tlsAuthClients }),
       ...(opts.extraLines ?? []),
     ]
     if (password !== undefined) {
@@ -66,7 +68,17 @@ export function startDataNode(opts: DataNodeOptions): Promise<ManagedNode> {
       binary: opts.binary,
       configFile: writeConfig(nodeDir, 'redis.conf', lines),
       args: opts.args ?? [],
-      auth: { password, ...(tls ? { tls: { ca: tls.ca } } : {}) },
+      auth: {
+        password,
+        ...(tls
+          ? {
+              tls: {
+                ca: tls.ca,
+                ...(opts.tlsAuthClients ? { cert: tls.clientCert, key: tls.clientKey } : {}),
+              },
+            }
+          : {}),
+      },
     })
   })
 }

@@ -27,6 +27,11 @@ export interface StandaloneOptions {
    * 127.0.0.1/localhost; clients need no certificate. Binary engine only. See `tlsAvailable()`.
    */
   tls?: boolean
+  /**
+   * With `tls`: `tls-auth-clients yes`, so a client must present a certificate signed by the topology's CA
+   * (`clientCert` / `clientKey` of the result).
+   */
+  tlsAuthClients?: boolean
 }
 
 export interface StandaloneTopology extends NodeControl {
@@ -38,6 +43,9 @@ export interface StandaloneTopology extends NodeControl {
   node: RedisNode
   /** With `tls`: the CA certificate (PEM) that signed the server's, for `tls: { ca }`. */
   ca?: string
+  /** With `tls`: a client certificate and key (PEM) signed by the same CA, for `tls: { cert, key }`. */
+  clientCert?: string
+  clientKey?: string
 }
 
 export async function startStandalone(opts: StandaloneOptions = {}): Promise<StandaloneTopology> {
@@ -52,6 +60,8 @@ export async function startStandalone(opts: StandaloneOptions = {}): Promise<Sta
   }
   const binary = requireBinary(opts.binary)
   if (opts.tls) requireTls(opts.binary)
+  if (opts.tlsAuthClients && !opts.tls)
+    throw new Error(`@tiercache/testkit: startStandalone({ tlsAuthClients }) needs tls: true`)
   const dir = registry.makeDir('standalone')
   try {
     const tls: TlsMaterial | undefined = opts.tls ? generateTlsMaterial(dir) : undefined
@@ -59,6 +69,7 @@ export async function startStandalone(opts: StandaloneOptions = {}): Promise<Sta
       dir,
       binary,
       tls,
+      tlsAuthClients: opts.tlsAuthClients,
       password: opts.password,
       users: opts.users,
       args: opts.args,
@@ -69,7 +80,7 @@ export async function startStandalone(opts: StandaloneOptions = {}): Promise<Sta
       host: node.host,
       port: node.port,
       node,
-      ...(tls ? { ca: tls.ca } : {}),
+      ...(tls ? { ca: tls.ca, clientCert: tls.clientCert, clientKey: tls.clientKey } : {}),
       kill: (n) => asManaged(n, [node]).kill(),
       pause: (n) => asManaged(n, [node]).pause(),
       resume: (n) => asManaged(n, [node]).resume(),

@@ -14,6 +14,12 @@ export interface TlsMaterial {
   /** Server certificate (SAN IP:127.0.0.1, DNS:localhost) and its key, shared by every node. */
   readonly certFile: string
   readonly keyFile: string
+  /**
+   * A client certificate (CN=tiercache-client, clientAuth only) signed by the same CA, and its key (PEM):
+   * what a client passes as `tls: { cert, key }` to a server started with `tlsAuthClients`.
+   */
+  readonly clientCert: string
+  readonly clientKey: string
 }
 
 export interface TlsAvailability {
@@ -80,7 +86,41 @@ export function generateTlsMaterial(dir: string): TlsMaterial {
     '-out',
     certFile,
   ])
-  return { ca: readFileSync(caFile, 'utf8'), caFile, certFile, keyFile }
+  const clientKeyFile = join(dir, 'client.key')
+  const clientCsr = join(dir, 'client.csr')
+  const clientCertFile = join(dir, 'client.crt')
+  const clientExt = join(dir, 'client.ext')
+  openssl(['req', ...ec, '-keyout', clientKeyFile, '-out', clientCsr, '-subj', '/CN=tiercache-client'])
+  writeFileSync(
+    clientExt,
+    ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'),
+  )
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    clientCsr,
+    '-CA',
+    caFile,
+    '-CAkey',
+    caKey,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '2',
+    '-extfile',
+    clientExt,
+    '-out',
+    clientCertFile,
+  ])
+  return {
+    ca: readFileSync(caFile, 'utf8'),
+    caFile,
+    certFile,
+    keyFile,
+    clientCert: readFileSync(clientCertFile, 'utf8'),
+    clientKey: readFileSync(clientKeyFile, 'utf8'),
+  }
 }
 
 const remembered = memoByKey<TlsAvailability>()
