@@ -18,13 +18,52 @@ export const SCHEMES: Readonly<
   'valkey+cluster': { adapter: '@tiercache/cluster', defaultPort: 6379, tls: false },
 }
 
-/** Masks the password of a URL so it can appear in errors and logs. */
+/** Query parameters whose value is a credential (`sentinelPassword`, …): masked by `redactUrl`. */
+const SECRET_PARAM = /pass|secret|token|credential/i
+
+/**
+ * Masks the credentials of a store URL so it can appear in errors, logs and `toString()`: the password of
+ * `user:pass@` (the user name stays) and the value of every query parameter named like a secret
+ * (`sentinelPassword=***`). Written for malformed URLs too, since those are the ones that end up in error
+ * messages: credentials end at the last `@` before the query (as `parseStoreUrl` reads them), or — for a
+ * password with an unencoded `?` — at an `@` inside what would be the query; a string without a scheme is
+ * read the same way. When in doubt it masks more, never less.
+ */
 export function redactUrl(url: string): string {
-  // Same split as parseStoreUrl: credentials end at the last '@' before the query, and may hold '/' or '@'.
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^?]*)@/i.exec(url)
-  const colon = match ? match[2]!.indexOf(':') : -1
-  if (!match || colon < 0) return url
-  return `${match[1]}${match[2]!.slice(0, colon + 1)}***@${url.slice(match[0].length)}`
+  const text = String(url)
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)
+  const start = scheme ? scheme[0].length : 0
+  let queryAt = text.indexOf('?', start)
+  let authEnd = text.lastIndexOf('@', queryAt < 0 ? text.length : queryAt)
+  if (queryAt >= 0) {
+    const atInQuery = text.indexOf('@', queryAt)
+    // `?` before the first `@` with no `=`/`&` in between: not a query but a password with a `?` in it.
+    if (atInQuery >= 0 && authEnd < start && !/[=&]/.test(text.slice(queryAt, atInQuery))) {
+      authEnd = text.lastIndexOf('@')
+      queryAt = text.indexOf('?', authEnd)
+    }
+  }
+  let head = queryAt < 0 ? text : text.slice(0, queryAt)
+  if (authEnd >= start) {
+    const colon = text.slice(start, authEnd).indexOf(':')
+    if (colon >= 0) head = `${text.slice(0, start + colon + 1)}***${head.slice(authEnd)}`
+  }
+  if (queryAt < 0) return head
+  const params = text
+    .slice(queryAt + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      if (eq < 0) return pair
+      let name = pair.slice(0, eq)
+      try {
+        name = decodeURIComponent(name.replace(/\+/g, ' '))
+      } catch {
+        // A malformed name is shown as written; only its spelling decides the masking below.
+      }
+      return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=***` : pair
+    })
+  return `${head}?${params.join('&')}`
 }
 
 /**
@@ -112,7 +151,7 @@ function parseHost(entry: string, defaultPort: number, shown: string): { host: s
     host = text.slice(1, close)
     const after = text.slice(close + 1)
     if (after !== '' && !after.startsWith(':'))
-      throw new TierCacheError('INVALID_URL', `bad host '${text}' in '${shown}'`)
+      throw new TierCacheError('INVALID_URL', `bad host ${quoted(text, shown)}in '${shown}'`)
     portText = after === '' ? undefined : after.slice(1)
   } else {
     const colon = text.lastIndexOf(':')
@@ -120,12 +159,20 @@ function parseHost(entry: string, defaultPort: number, shown: string): { host: s
     portText = colon >= 0 ? text.slice(colon + 1) : undefined
   }
   if (host === '' || /[\s/@?#]/.test(host))
-    throw new TierCacheError('INVALID_URL', `bad host '${text}' in '${shown}'`)
+    throw new TierCacheError('INVALID_URL', `bad host ${quoted(text, shown)}in '${shown}'`)
   const port = portText === undefined ? defaultPort : Number(portText)
   if (!/^\d+$/.test(portText ?? String(defaultPort)) || port < 1 || port > 65535) {
-    throw new TierCacheError('INVALID_URL', `bad port '${portText}' in '${shown}'`)
+    throw new TierCacheError('INVALID_URL', `bad port ${quoted(portText ?? '', shown)}in '${shown}'`)
   }
   return { host, port }
+}
+
+/**
+ * A piece of the URL for an error message, or nothing when the redacted URL does not show it: a piece of a
+ * URL that `redactUrl` masked (a password with an unencoded `?` read as a host) must not come back here.
+ */
+function quoted(piece: string, shown: string): string {
+  return piece !== '' && shown.includes(piece) ? `'${piece}' ` : ''
 }
 
 function decode(text: string, shown: string): string {
