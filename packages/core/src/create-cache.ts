@@ -3,9 +3,16 @@ import type { NamespaceScope, ResolvedLoad, ResolvedWrite } from './engine/two-t
 import { TwoTierEngine } from './engine/two-tier-engine.js'
 import { TierCacheError } from './errors.js'
 import type { CacheEventName, CacheListener } from './events.js'
-import { assertKey, assertNamespace, DEFAULT_MAX_KEY_BYTES } from './keys.js'
+import { assertKey, assertNamespace, DEFAULT_MAX_KEY_BYTES, isWellFormed } from './keys.js'
 import { type L1Entry, LocalCache } from './l1/local-cache.js'
-import { encodeValue, resolveSerializer, type SerializerOption } from './serializers/serializer.js'
+import {
+  DEFAULT_MAX_VALUE_BYTES,
+  encodeValue,
+  limitSerializer,
+  oversizedValue,
+  resolveSerializer,
+  type SerializerOption,
+} from './serializers/serializer.js'
 import type { InvalidationResult, StoreHealth } from './store/remote-store.js'
 import { resolveStore, type StoreOption } from './store/resolve-store.js'
 import { telemetryActive } from './telemetry/activity.js'
@@ -15,7 +22,10 @@ import { assertLogger, attachLogger, type TierCacheLogger } from './telemetry/lo
 export interface L1Options {
   /** Most entries kept in process (default 10,000). */
   max?: number
-  /** Optional bound on the summed encoded size of L1 entries, in bytes. */
+  /**
+   * Bound on the summed encoded size of L1 entries, in bytes (default 64 MiB). An entry larger than the bound
+   * is not kept in L1 (it is still written to the remote tier).
+   */
   maxBytes?: number
   /** How long L1 answers before asking the remote tier again (default 30s, never beyond the entry's ttl). */
   ttl?: Duration
@@ -43,8 +53,13 @@ export interface CacheOptions {
   l1?: false | L1Options
   /** 'msgpack' (default), 'json' or `{ encode, decode }`. */
   serializer?: SerializerOption
-  /** Longest key in UTF-8 bytes (default 4096). */
+  /** Longest key in UTF-8 bytes (default 4096). Tags have the same bound. */
   maxKeyBytes?: number
+  /**
+   * Largest encoded value in bytes (default 16 MiB). A larger value is VALUE_TOO_LARGE at `set`/`setMany`;
+   * `getOrSet` returns it uncached (an `error` event). Stored bytes over the limit are a miss, not decoded.
+   */
+  maxValueBytes?: number
   /**
    * OpenTelemetry: spans and metrics flow whenever an SDK is registered (before or after createCache).
    * `includeKeys: true` puts keys on spans (off by default: keys can hold personal data).
@@ -102,6 +117,10 @@ const DEFAULT_TTL_MS = 5 * 60_000
 const FULL_KEY_MEMO_MAX = 10_000
 const DEFAULT_L1_MAX = 10_000
 const DEFAULT_L1_TTL_MS = 30_000
+/** Default L1 byte bound: one huge value (or many) cannot take the process's memory. */
+const DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024
+/** The envelope stores a tag count as a u16. */
+const MAX_TAGS = 65_535
 
 interface Defaults {
   readonly write: ResolvedWrite
@@ -122,11 +141,14 @@ export function createCache(options: CacheOptions = {}): Cache {
     options.timeouts?.soft === undefined ? undefined : parseDuration(options.timeouts.soft, 'timeouts.soft')
   const hard =
     options.timeouts?.hard === undefined ? undefined : parseDuration(options.timeouts.hard, 'timeouts.hard')
-  const maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
+  const maxKeyBytes = options.maxKeyBytes === undefined ? DEFAULT_MAX_KEY_BYTES : options.maxKeyBytes
   if (!Number.isInteger(maxKeyBytes) || maxKeyBytes <= 0)
     throw new TierCacheError('INVALID_OPTION', 'maxKeyBytes must be a positive integer')
+  const maxValueBytes = options.maxValueBytes === undefined ? DEFAULT_MAX_VALUE_BYTES : options.maxValueBytes
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes <= 0)
+    throw new TierCacheError('INVALID_OPTION', 'maxValueBytes must be a positive integer')
   const namespace = options.namespace === undefined ? '' : assertNamespace(options.namespace)
-  const serializer = resolveSerializer(options.serializer)
+  const serializer = limitSerializer(resolveSerializer(options.serializer), maxValueBytes)
   if (
     options.telemetry !== undefined &&
     (typeof options.telemetry !== 'object' || options.telemetry === null)
@@ -161,16 +183,19 @@ function createL1(option: CacheOptions['l1']): LocalCache | undefined {
   if (option !== undefined && (typeof option !== 'object' || option === null)) {
     throw new TierCacheError('INVALID_OPTION', 'l1 must be false or { max, ttl, maxBytes }')
   }
-  const max = option?.max ?? DEFAULT_L1_MAX
+  const max = option?.max === undefined ? DEFAULT_L1_MAX : option.max
   if (!Number.isInteger(max) || max <= 0)
     throw new TierCacheError('INVALID_OPTION', 'l1.max must be a positive integer')
-  const maxBytes = option?.maxBytes
-  if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes <= 0)) {
+  const maxBytes = option?.maxBytes === undefined ? DEFAULT_L1_MAX_BYTES : option.maxBytes
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     throw new TierCacheError('INVALID_OPTION', 'l1.maxBytes must be a positive integer')
   }
   const ttlMs = option?.ttl === undefined ? DEFAULT_L1_TTL_MS : parseTtl(option.ttl, 'l1.ttl')
-  return new LocalCache({ max, ttlMs, ...(maxBytes !== undefined ? { maxBytes } : {}) })
+  return new LocalCache({ max, ttlMs, maxBytes })
 }
+
+/** VALUE_TOO_LARGE errors of loads already reported (callers sharing one load share its error). */
+const reportedOversized = new WeakSet<TierCacheError>()
 
 class CacheHandle implements Cache {
   readonly #scope: NamespaceScope
@@ -322,7 +347,23 @@ class CacheHandle implements Cache {
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
       return entry.value as T
     }
-    return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
+    try {
+      return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
+    } catch (error) {
+      // The loader's value was too large to cache: the caller still gets it (the cache is an optimisation),
+      // reported once per load as an `error` event. Concurrent callers share the one error and value.
+      const tooLarge = oversizedValue(error)
+      if (tooLarge === undefined) throw error
+      this.#reportOversized(error as TierCacheError, key)
+      return tooLarge.value as T
+    }
+  }
+
+  #reportOversized(error: TierCacheError, key: string): void {
+    if (reportedOversized.has(error)) return
+    reportedOversized.add(error)
+    if (this.#engine.events.has('error'))
+      this.#engine.events.emit('error', { operation: 'getOrSet', error, key, namespace: this.#scope.path })
   }
 
   delete(keys: string | readonly string[]): Promise<InvalidationResult> {
@@ -349,7 +390,7 @@ class CacheHandle implements Cache {
 
   async #invalidateTags(tags: string | readonly string[]): Promise<InvalidationResult> {
     this.#assertOpen()
-    const list = assertTags(typeof tags === 'string' ? [tags] : tags)
+    const list = assertTags(typeof tags === 'string' ? [tags] : tags, this.#defaults.maxKeyBytes)
     if (list === undefined || list.length === 0) return { status: 'applied' }
     return this.#engine.invalidateTags(this.#scope, list)
   }
@@ -414,7 +455,7 @@ class CacheHandle implements Cache {
     return {
       ttl: options.ttl === undefined ? defaults.ttl : parseTtl(options.ttl),
       grace: options.grace === undefined ? defaults.grace : parseDuration(options.grace, 'grace'),
-      tags: assertTags(options.tags),
+      tags: assertTags(options.tags, this.#defaults.maxKeyBytes),
     }
   }
 
@@ -434,12 +475,23 @@ class CacheHandle implements Cache {
   }
 }
 
-function assertTags(tags: unknown): readonly string[] | undefined {
+function assertTags(tags: unknown, maxBytes: number): readonly string[] | undefined {
   if (tags === undefined) return undefined
   if (!Array.isArray(tags)) throw new TierCacheError('INVALID_OPTION', 'tags must be an array of strings')
+  // The envelope stores the count and each tag's length as u16: beyond, it would write a corrupt entry.
+  if (tags.length > MAX_TAGS)
+    throw new TierCacheError('INVALID_OPTION', `at most ${MAX_TAGS} tags per entry, got ${tags.length}`)
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag.length === 0)
       throw new TierCacheError('INVALID_OPTION', 'every tag must be a non-empty string')
+    // A tag is a store key too (its generation); the same bounds as keys.
+    if (tag.length * 3 > maxBytes && Buffer.byteLength(tag, 'utf8') > maxBytes)
+      throw new TierCacheError(
+        'KEY_TOO_LONG',
+        `tag is ${Buffer.byteLength(tag, 'utf8')} bytes, the limit is ${maxBytes} (maxKeyBytes)`,
+      )
+    if (!isWellFormed(tag))
+      throw new TierCacheError('INVALID_OPTION', 'a tag must not contain a lone surrogate')
   }
   return tags.length === 0 ? undefined : tags
 }

@@ -7,6 +7,8 @@ export const ErrorCodes = {
     'A key is not a non-empty string (or uses the reserved `__tc:` prefix). Pass a non-empty string key.',
   KEY_TOO_LONG:
     'A key is longer than `maxKeyBytes` (default 4096) in UTF-8. Hash long keys or raise the limit.',
+  VALUE_TOO_LARGE:
+    'An encoded value is larger than `maxValueBytes` (default 16 MiB). Stored bytes over the limit are never decoded (a miss, reported as `DESERIALIZE_FAILED`).',
   INVALID_TTL:
     'A ttl is not a positive duration. Use milliseconds (> 0) or a string like 500ms, 30s, 5m, 1h, 1d.',
   INVALID_DURATION: 'A duration option (grace, timeouts, l1.ttl, …) is malformed or negative.',

@@ -20,6 +20,8 @@ export function assertKey(key: unknown, maxBytes: number): asserts key is string
       `key is ${Buffer.byteLength(key, 'utf8')} bytes, the limit is ${maxBytes}`,
     )
   }
+  // A lone surrogate has no UTF-8 form: Redis would get U+FFFD, so '\ud800' and '\udc00' would be one key.
+  if (!isWellFormed(key)) throw new TierCacheError('INVALID_KEY', 'a key must not contain a lone surrogate')
   if (key.charCodeAt(0) === 95 /* _ */ && key.startsWith(RESERVED_PREFIX)) {
     throw new TierCacheError(
       'INVALID_KEY',
@@ -41,8 +43,15 @@ export function assertNamespace(name: unknown): string {
       `a namespace must be a non-empty string without empty ':' segments`,
     )
   }
+  if (!isWellFormed(name))
+    throw new TierCacheError('INVALID_NAMESPACE', 'a namespace must not contain a lone surrogate')
   if (name.split(':').includes(RESERVED_SEGMENT)) {
     throw new TierCacheError('INVALID_NAMESPACE', `'${RESERVED_SEGMENT}' is reserved for tiercache metadata`)
   }
   return name
+}
+
+/** String.prototype.isWellFormed (Node 20+, not in the ES2023 lib): no lone surrogates. O(1) for one-byte strings. */
+export function isWellFormed(text: string): boolean {
+  return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
 }

@@ -33,6 +33,7 @@ describe('cacheOptionsFromEnv', () => {
       TIERCACHE_L1_TTL: '10s',
       TIERCACHE_SERIALIZER: 'json',
       TIERCACHE_MAX_KEY_BYTES: '1024',
+      TIERCACHE_MAX_VALUE_BYTES: '1048576',
     })
     expect(options).toEqual({
       store: 'redis://cache.internal:6380/2',
@@ -43,6 +44,7 @@ describe('cacheOptionsFromEnv', () => {
       l1: { max: 5000, maxBytes: 1_048_576, ttl: 10_000 },
       serializer: 'json',
       maxKeyBytes: 1024,
+      maxValueBytes: 1_048_576,
     })
   })
 
@@ -99,6 +101,7 @@ describe('cacheOptionsFromEnv', () => {
       [{ TIERCACHE_NAMESPACE: 'a::b' }, 'INVALID_NAMESPACE', 'TIERCACHE_NAMESPACE'],
       [{ TIERCACHE_SERIALIZER: 'xml' }, 'INVALID_OPTION', 'TIERCACHE_SERIALIZER'],
       [{ TIERCACHE_MAX_KEY_BYTES: 'lots' }, 'INVALID_OPTION', 'TIERCACHE_MAX_KEY_BYTES'],
+      [{ TIERCACHE_MAX_VALUE_BYTES: '0' }, 'INVALID_OPTION', 'TIERCACHE_MAX_VALUE_BYTES'],
       [{ TIERCACHE_PASSWORD: 'x' }, 'INVALID_OPTION', 'TIERCACHE_PASSWORD'],
       [{ TIERCACHE_URL: 'memory://', TIERCACHE_PASSWORD: 'x' }, 'INVALID_OPTION', 'TIERCACHE_URL'],
       [
@@ -140,6 +143,7 @@ describe('cacheOptionsFromEnv', () => {
         'L1_TTL',
         'SERIALIZER',
         'MAX_KEY_BYTES',
+        'MAX_VALUE_BYTES',
       ].sort(),
     )
   })

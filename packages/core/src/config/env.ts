@@ -20,10 +20,11 @@ export const ENV_VARIABLES = {
   HARD_TIMEOUT: 'default hard loader timeout (LOADER_TIMEOUT)',
   L1: 'true/false: the in-process tier on or off (default on)',
   L1_MAX: 'most entries in the in-process tier (default 10000)',
-  L1_MAX_BYTES: 'bound on the summed encoded size of in-process entries, in bytes',
+  L1_MAX_BYTES: 'bound on the summed encoded size of in-process entries, in bytes (default 64 MiB)',
   L1_TTL: 'how long the in-process tier answers before asking the store again (default 30s)',
   SERIALIZER: 'msgpack (default) or json',
   MAX_KEY_BYTES: 'longest key in UTF-8 bytes (default 4096)',
+  MAX_VALUE_BYTES: 'largest encoded value in bytes (default 16777216, 16 MiB)',
 } as const
 
 export type EnvVariable = keyof typeof ENV_VARIABLES
@@ -81,6 +82,9 @@ export function cacheOptionsFromEnv(
   }
   const maxKeyBytes = read('MAX_KEY_BYTES')
   if (maxKeyBytes !== undefined) options.maxKeyBytes = positiveInteger(prefix, 'MAX_KEY_BYTES', maxKeyBytes)
+  const maxValueBytes = read('MAX_VALUE_BYTES')
+  if (maxValueBytes !== undefined)
+    options.maxValueBytes = positiveInteger(prefix, 'MAX_VALUE_BYTES', maxValueBytes)
   return options
 }
 
