@@ -17,6 +17,12 @@ export interface CacheEvents {
   stale: { key: string; namespace: string; reason: StaleReason }
   /** A loader threw (the error reached the caller unless a stale value was served). */
   loaderError: { key: string; namespace: string; error: unknown }
+  /**
+   * A loader's value was returned to its caller but not cached: the key (or its tags or namespace) was
+   * invalidated while the loader ran (`invalidated`), or the load outlived the invalidation fences
+   * (`slow-load`, longer than `fenceTtl`). See docs/consistency.md, "No stale sets".
+   */
+  loadDiscarded: { key: string; namespace: string; reason: 'invalidated' | 'slow-load' }
   /** The remote tier failed an operation (the call failed open), or stored bytes could not be decoded. */
   error: { operation: string; error: unknown; key?: string; namespace?: string }
   /** An invalidation could not be applied now and was queued for replay. */

@@ -31,6 +31,8 @@ export { MemoryStore } from './store/memory-store.js'
 export type {
   BusMessage,
   BusSubscriber,
+  Fence,
+  FencedRead,
   InvalidationBus,
   InvalidationResult,
   ParsedStoreUrl,

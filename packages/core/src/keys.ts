@@ -1,4 +1,5 @@
 import { TierCacheError } from './errors.js'
+import { hashPart } from './keyspace/key-slot.js'
 
 /** Reserved sub-prefix of every namespace for tiercache's own metadata (tag generations, the bus channel). */
 export const RESERVED_SEGMENT = '__tc'
@@ -41,6 +42,14 @@ export function assertNamespace(name: unknown): string {
     throw new TierCacheError(
       'INVALID_NAMESPACE',
       `a namespace must be a non-empty string without empty ':' segments`,
+    )
+  }
+  // A half-open hash tag would make Redis Cluster hash the namespace prefix together with part of each key,
+  // and tiercache's fence keys (docs/consistency.md) could not share their value key's slot.
+  if (name.includes('{') && hashPart(name) === name) {
+    throw new TierCacheError(
+      'INVALID_NAMESPACE',
+      `a '{' in a namespace must open a non-empty hash tag closed in the same namespace ('{tenant}')`,
     )
   }
   if (!isWellFormed(name))

@@ -1,5 +1,7 @@
 import {
   type BusMessage,
+  type Fence,
+  type FencedRead,
   type InvalidationResult,
   type RemoteStore,
   type StoreEntry,
@@ -12,6 +14,7 @@ import {
 import type { Redis } from 'ioredis'
 import { RedisInvalidationBus } from './bus.js'
 import { DirectReads } from './direct-reads.js'
+import { defineFenceCommands, type FenceCommands, fencedSetArgs, parseFencedRead } from './fences.js'
 import type { RedisTuning } from './options.js'
 import { CircuitBreaker } from './resilience/breaker.js'
 import { classifyRedisError, isRetryableRedisError, toFatalError } from './resilience/classify.js'
@@ -51,6 +54,8 @@ export class RedisStore implements RemoteStore {
   readonly kind: string
   readonly bus: RedisInvalidationBus
   readonly client: Redis
+  /** The same connection, with the fence scripts of "no stale sets" defined on it. */
+  readonly fenced: Redis & FenceCommands
   readonly breaker: CircuitBreaker
   readonly replayQueue: ReplayQueue
   readonly tuning: RedisTuning
@@ -78,6 +83,7 @@ export class RedisStore implements RemoteStore {
       onOverflow: (dropped) => this.emit({ type: 'invalidation-overflow', dropped }),
     })
     this.client = init.createClient('command')
+    this.fenced = defineFenceCommands(this.client)
     this.#direct = new DirectReads(this.client, init.tuning.commandTimeoutMs)
     // ioredis throws on an 'error' event without a listener: there is always one.
     this.client.on('error', (error: unknown) => this.#onConnectionError(error))
@@ -298,9 +304,9 @@ export class RedisStore implements RemoteStore {
 
   /** Applies one queued invalidation (one attempt). Cluster overrides the commands, not this flow. */
   protected async applyQueued(op: QueuedInvalidation): Promise<void> {
-    if (op.kind === 'delete') await this.unlinkKeys(op.keys)
+    if (op.kind === 'delete') await this.unlinkKeys(op.keys, op.fence)
     else if (op.kind === 'bumpGenerations') await this.incrKeys(op.keys)
-    else await this.scanUnlink(op.prefix, op.keepPrefix)
+    else await this.scanUnlink(op.prefix, op.keepPrefix, op.fence)
   }
 
   // ── RemoteStore ──────────────────────────────────────────────────────────────────────────────────────
@@ -343,13 +349,28 @@ export class RedisStore implements RemoteStore {
     })
   }
 
-  async delete(keys: readonly string[]): Promise<InvalidationResult> {
+  async delete(keys: readonly string[], fence?: Fence): Promise<InvalidationResult> {
     if (keys.length === 0) return APPLIED
-    const result = await this.invalidate('delete', { kind: 'delete', keys: [...keys] }, async () => {
-      await this.unlinkKeys(keys)
+    const queued: QueuedInvalidation =
+      fence === undefined ? { kind: 'delete', keys: [...keys] } : { kind: 'delete', keys: [...keys], fence }
+    const result = await this.invalidate('delete', queued, async () => {
+      await this.unlinkKeys(keys, fence)
       return {}
     })
     return result.status === 'applied' ? APPLIED : result
+  }
+
+  /** MGET of the value and its fences: one command (they share a slot), one round trip. */
+  getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    return this.read(() => this.client.mgetBuffer(key, ...fence)).then(parseFencedRead)
+  }
+
+  /** One attempt (a loader's write is a cache fill: not worth a retry), through the breaker. */
+  setFenced(entry: StoreEntry, fence: readonly string[], expected: readonly number[]): Promise<boolean> {
+    const px = Math.max(1, Math.ceil(entry.ttlMs))
+    return this.read(() =>
+      this.fenced.tiercacheFencedSet(...fencedSetArgs(entry.key, toBuffer(entry.value), px, fence, expected)),
+    ).then((written) => Number(written) === 1)
   }
 
   async getGenerations(keys: readonly string[]): Promise<number[]> {
@@ -366,11 +387,10 @@ export class RedisStore implements RemoteStore {
     }))
   }
 
-  async clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
-    const queued: QueuedInvalidation =
-      keepPrefix === undefined ? { kind: 'clearPrefix', prefix } : { kind: 'clearPrefix', prefix, keepPrefix }
+  async clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence): Promise<InvalidationResult> {
+    const queued = clearOp(prefix, keepPrefix, fence)
     const result = await this.invalidate('clearPrefix', queued, async () => {
-      await this.scanUnlink(prefix, keepPrefix)
+      await this.scanUnlink(prefix, keepPrefix, fence)
       return {}
     })
     return result.status === 'applied' ? APPLIED : result
@@ -378,8 +398,26 @@ export class RedisStore implements RemoteStore {
 
   // ── Commands (one attempt each; Cluster overrides these for per-node routing) ──────────────────────────
 
-  protected async unlinkKeys(keys: readonly string[]): Promise<void> {
-    await Promise.all(chunk(keys, this.tuning.batchSize).map((part) => this.client.unlink(...part)))
+  /** UNLINK; with a fence, one script per key that also bumps its fence (one pipeline). */
+  protected async unlinkKeys(keys: readonly string[], fence?: Fence): Promise<void> {
+    if (fence === undefined) {
+      await Promise.all(chunk(keys, this.tuning.batchSize).map((part) => this.client.unlink(...part)))
+      return
+    }
+    const px = Math.max(1, Math.ceil(fence.ttlMs))
+    const pipeline = this.fenced.pipeline() as unknown as FencePipeline
+    for (let i = 0; i < keys.length; i++) pipeline.tiercacheFencedDelete(keys[i]!, fence.keys[i]!, px)
+    throwFirst(await pipeline.exec())
+  }
+
+  /** Bumps fence keys (a clear's), one pipeline. */
+  protected async bumpFences(fence: Fence): Promise<void> {
+    const px = Math.max(1, Math.ceil(fence.ttlMs))
+    for (const part of chunk(fence.keys, this.tuning.batchSize)) {
+      const pipeline = this.fenced.pipeline() as unknown as FencePipeline
+      for (const key of part) pipeline.tiercacheFenceBump(key, px)
+      throwFirst(await pipeline.exec())
+    }
   }
 
   /** INCR every key in one pipeline; the new generations in key order. */
@@ -390,7 +428,9 @@ export class RedisStore implements RemoteStore {
   }
 
   /** SCAN MATCH <escaped prefix>* COUNT batch, UNLINK what does not start with keepPrefix. Never KEYS. */
-  protected async scanUnlink(prefix: string, keepPrefix?: string): Promise<void> {
+  protected async scanUnlink(prefix: string, keepPrefix?: string, fence?: Fence): Promise<void> {
+    // Fences first: a load that read them before this clear can no longer write what the scan removed.
+    if (fence !== undefined) await this.bumpFences(fence)
     const pattern = `${escapeGlob(prefix)}*`
     const keep = keepPrefix === undefined ? undefined : Buffer.from(keepPrefix)
     let cursor = '0'
@@ -480,6 +520,23 @@ function startsWith(key: Buffer, prefix: Buffer): boolean {
 
 function orUndefined(bytes: Buffer | null): Buffer | undefined {
   return bytes ?? undefined
+}
+
+/** A pipeline with the fence scripts (ioredis adds defined commands to pipelines at runtime). */
+interface FencePipeline {
+  tiercacheFencedDelete(value: string, fence: string, px: number): FencePipeline
+  tiercacheFenceBump(fence: string, px: number): FencePipeline
+  exec(): Promise<Array<[Error | null, unknown]> | null>
+}
+
+/** The queued form of a clear. */
+export function clearOp(prefix: string, keepPrefix?: string, fence?: Fence): QueuedInvalidation {
+  return {
+    kind: 'clearPrefix',
+    prefix,
+    ...(keepPrefix !== undefined ? { keepPrefix } : {}),
+    ...(fence !== undefined ? { fence } : {}),
+  }
 }
 
 function toBuffer(value: Uint8Array): Buffer {

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { isFatalError, TierCacheError } from '../errors.js'
 import { CacheEmitter, type StaleReason } from '../events.js'
 import { RESERVED_PREFIX } from '../keys.js'
+import { FenceLayout } from '../keyspace/fences.js'
 import type { L1Entry, LocalCache } from '../l1/local-cache.js'
 import { encodeValue, type Serializer } from '../serializers/serializer.js'
 import type {
   BusMessage,
+  Fence,
+  FencedRead,
   InvalidationResult,
   RemoteStore,
   StoreEntry,
@@ -47,6 +50,20 @@ type RemoteRead =
 const MISS: RemoteRead = { kind: 'miss' }
 const UNAVAILABLE: RemoteRead = { kind: 'unavailable' }
 
+/**
+ * What a loader's write is conditional on: the fence keys of its key and the generations read before the
+ * loader started (undefined when that read failed: then the remote tier is not written at all).
+ */
+interface LoadGuard {
+  readonly fence: readonly string[]
+  readonly expected: readonly number[] | undefined
+  /** performance.now() when the fences were read. */
+  readonly readAt: number
+}
+
+/** A loader's write is skipped this long before its fences could have expired (clock and latency slack). */
+const FENCE_SLACK_MS = 1_000
+
 export interface EngineConfig {
   readonly store: RemoteStore
   readonly ownsStore: boolean
@@ -56,6 +73,8 @@ export interface EngineConfig {
   readonly rootPrefix: string
   /** How long known tag generations are trusted without the bus (the L1 ttl). */
   readonly tagTtlMs: number
+  /** How long an invalidation's fence generations are kept: the longest load whose value can be cached. */
+  readonly fenceTtlMs: number
 }
 
 /**
@@ -76,13 +95,19 @@ export class TwoTierEngine {
   readonly #l1TtlMs: number
   readonly #inflight = new Map<string, Promise<unknown>>()
   /** Loaders still running after a soft/hard timeout answered their callers, with the epoch they started at. */
-  readonly #background = new Map<string, { readonly pending: Promise<unknown>; readonly epoch: number }>()
+  readonly #background = new Map<
+    string,
+    { readonly pending: Promise<unknown>; readonly epoch: number; readonly clears: number }
+  >()
   readonly #epochs = new InvalidationEpochs()
   /** Keys and prefixes whose invalidation is in flight or queued: the remote tier may still hold old bytes. */
   readonly #pendingKeys = new Map<string, number>()
   readonly #pendingPrefixes = new Map<string, number>()
   readonly #busChannel: string
   readonly #detach: Array<() => void> = []
+  /** Where fence keys live; undefined for a custom store without conditional writes. */
+  readonly #fences: FenceLayout | undefined
+  readonly #fenceTtlMs: number
   closed = false
 
   constructor(config: EngineConfig) {
@@ -94,6 +119,11 @@ export class TwoTierEngine {
     this.#l1TtlMs = config.l1?.ttlMs ?? 0
     this.tags = new TagRegistry(config.store, `${config.rootPrefix}${RESERVED_PREFIX}tag:`, config.tagTtlMs)
     this.#busChannel = `${config.rootPrefix}${RESERVED_PREFIX}bus`
+    this.#fenceTtlMs = config.fenceTtlMs
+    this.#fences =
+      config.store.getFenced !== undefined && config.store.setFenced !== undefined
+        ? new FenceLayout(config.rootPrefix, config.store.slotted === true)
+        : undefined
     const bus = config.store.bus
     if (bus) {
       this.#detach.push(
@@ -125,15 +155,18 @@ export class TwoTierEngine {
     const fullKey = scope.prefix + key
     // The epoch guards what L1 keeps; without L1 there is nothing to guard (and no key to hash).
     const epoch = this.l1 === undefined ? 0 : this.#epochs.of(fullKey)
-    if (this.#isPending(fullKey)) return Promise.resolve(this.#answerGet(MISS, fullKey, key, scope, epoch))
+    const clears = this.#epochs.clears
+    if (this.#isPending(fullKey))
+      return Promise.resolve(this.#answerGet(MISS, fullKey, key, scope, epoch, clears))
     return this.#fetch(fullKey).then(
       (bytes) => {
         const remote = this.#settleRemote(bytes, fullKey, key, scope)
         return remote instanceof Promise
-          ? remote.then((read) => this.#answerGet(read, fullKey, key, scope, epoch))
-          : this.#answerGet(remote, fullKey, key, scope, epoch)
+          ? remote.then((read) => this.#answerGet(read, fullKey, key, scope, epoch, clears))
+          : this.#answerGet(remote, fullKey, key, scope, epoch, clears)
       },
-      (error: unknown) => this.#answerGet(this.#unavailable(error, key, scope), fullKey, key, scope, epoch),
+      (error: unknown) =>
+        this.#answerGet(this.#unavailable(error, key, scope), fullKey, key, scope, epoch, clears),
     )
   }
 
@@ -143,9 +176,10 @@ export class TwoTierEngine {
     key: string,
     scope: NamespaceScope,
     epoch: number,
+    clears: number,
   ): unknown {
     if (remote.kind === 'hit') {
-      this.#remember(fullKey, remote.entry, epoch)
+      this.#remember(fullKey, remote.entry, epoch, clears)
       this.#emitHit(key, scope, 'remote')
       return remote.entry.value
     }
@@ -186,9 +220,18 @@ export class TwoTierEngine {
     options: ResolvedLoad,
   ): Promise<unknown> {
     const epoch = this.#epochs.of(fullKey)
-    const remote = await this.#readRemote(fullKey, key, scope)
+    const clears = this.#epochs.clears
+    // Tag stamps must predate the loader (an invalidation while it runs then voids the entry): asked for
+    // alongside the value, awaited before the loader, so a tagged miss costs no extra round trip.
+    const stamps =
+      options.tags === undefined ? undefined : this.tags.resolve(options.tags).catch(() => undefined)
+    const fence = this.#fences?.fencesOf(fullKey)
+    let remote: RemoteRead
+    let expected: readonly number[] | undefined
+    if (fence === undefined) remote = await this.#readRemote(fullKey, key, scope)
+    else ({ remote, expected } = await this.#readRemoteFenced(fullKey, key, scope, fence))
     if (remote.kind === 'hit') {
-      this.#remember(fullKey, remote.entry, epoch)
+      this.#remember(fullKey, remote.entry, epoch, clears)
       this.#emitHit(key, scope, 'remote')
       return remote.entry.value
     }
@@ -200,13 +243,16 @@ export class TwoTierEngine {
           : undefined
     if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
 
-    // Tag generations are fetched while the loader runs, so a tagged write costs no extra latency.
-    const generations =
-      options.tags === undefined ? undefined : this.tags.resolve(options.tags).catch(() => undefined)
+    const generations = stamps === undefined ? undefined : await stamps
+    const guard: LoadGuard | undefined =
+      fence === undefined ? undefined : { fence, expected, readAt: performance.now() }
     // A loader that outlived an earlier caller's timeout is still running: join it (one loader call per key),
     // unless an invalidation since it started makes its value suspect. Its own handler reports and caches it.
     const running = this.#background.get(fullKey)
-    const joined = running !== undefined && running.epoch === epoch ? running.pending : undefined
+    const joined =
+      running !== undefined && running.epoch === epoch && !this.#epochs.clearedSince(fullKey, running.clears)
+        ? running.pending
+        : undefined
     let outcome: Awaited<ReturnType<typeof runLoader>>
     try {
       outcome = await runLoader(
@@ -225,14 +271,22 @@ export class TwoTierEngine {
     }
     if (outcome.kind !== 'value' && joined === undefined) {
       // The loader keeps running; when it finishes, its value is cached (unless invalidated meanwhile).
-      const background = { pending: outcome.pending, epoch }
+      const background = { pending: outcome.pending, epoch, clears }
       this.#background.set(fullKey, background)
       outcome.pending
         .then(
           (value) =>
-            this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, undefined).catch(
-              () => undefined,
-            ),
+            this.#cacheLoaded(
+              scope,
+              fullKey,
+              key,
+              value,
+              options,
+              generations,
+              { epoch, clears },
+              undefined,
+              guard,
+            ).catch(() => undefined),
           (error: unknown) => {
             if (this.events.has('loaderError'))
               this.events.emit('loaderError', { key, namespace: scope.path, error })
@@ -260,7 +314,17 @@ export class TwoTierEngine {
     // A joined loader's value is cached by the caller that started it.
     if (value === undefined || joined !== undefined) return value
     const payload = encodeValue(this.serializer, value)
-    const write = this.#cacheLoaded(scope, fullKey, key, value, options, generations, epoch, payload)
+    const write = this.#cacheLoaded(
+      scope,
+      fullKey,
+      key,
+      value,
+      options,
+      generations,
+      { epoch, clears },
+      payload,
+      guard,
+    )
     // A call pays at most one remote timeout: after a failed read, the write-back goes on in the background.
     if (remote.kind === 'unavailable') write.catch(() => undefined)
     else await write
@@ -273,6 +337,31 @@ export class TwoTierEngine {
     return this.#fetch(fullKey).then(
       (bytes) => this.#settleRemote(bytes, fullKey, key, scope),
       (error: unknown) => this.#unavailable(error, key, scope),
+    )
+  }
+
+  /** `#readRemote` plus the fence generations of the key, in the same round trip. */
+  #readRemoteFenced(
+    fullKey: string,
+    key: string,
+    scope: NamespaceScope,
+    fence: readonly string[],
+  ): Promise<{ remote: RemoteRead; expected: readonly number[] | undefined }> {
+    if (this.#isPending(fullKey)) return Promise.resolve({ remote: MISS, expected: undefined })
+    let read: Promise<FencedRead>
+    try {
+      read = this.store.getFenced!(fullKey, fence)
+    } catch (error) {
+      read = Promise.reject(error)
+    }
+    return read.then(
+      ({ value, generations }) => {
+        const remote = this.#settleRemote(value, fullKey, key, scope)
+        return remote instanceof Promise
+          ? remote.then((settled) => ({ remote: settled, expected: generations }))
+          : { remote, expected: generations }
+      },
+      (error: unknown) => ({ remote: this.#unavailable(error, key, scope), expected: undefined }),
     )
   }
 
@@ -358,8 +447,13 @@ export class TwoTierEngine {
     return entry
   }
 
-  #remember(fullKey: string, entry: L1Entry, epoch: number): void {
-    if (this.l1 !== undefined && this.#epochs.of(fullKey) === epoch) this.l1.set(fullKey, entry)
+  #remember(fullKey: string, entry: L1Entry, epoch: number, clears: number): void {
+    if (this.l1 !== undefined && this.#unchanged(fullKey, epoch, clears)) this.l1.set(fullKey, entry)
+  }
+
+  /** No invalidation of `fullKey` reached this process since the snapshot (`epoch`, `clears`). */
+  #unchanged(fullKey: string, epoch: number, clears: number): boolean {
+    return this.#epochs.of(fullKey) === epoch && !this.#epochs.clearedSince(fullKey, clears)
   }
 
   // ── Batch read ───────────────────────────────────────────────────────────────────────────────────────
@@ -378,6 +472,7 @@ export class TwoTierEngine {
     if (missing.length === 0) return values
     const fullKeys = missing.map((i) => scope.prefix + keys[i]!)
     const epochs = fullKeys.map((fullKey) => this.#epochs.of(fullKey))
+    const clears = this.#epochs.clears
     // A key the store could not read (the whole batch, or a node of it) is served like a failed single
     // read: stale from L1 within grace, else a miss.
     const unreadable = (j: number) => {
@@ -436,7 +531,7 @@ export class TwoTierEngine {
         (entry.tags === undefined || this.tags.check(entry.tags, entry.generations, now) === true)
       if (valid) {
         values[missing[j]!] = entry.value
-        this.#remember(fullKey, entry, epochs[j]!)
+        this.#remember(fullKey, entry, epochs[j]!, clears)
         this.#emitHit(key, scope, 'remote')
       } else if (this.events.has('miss')) this.events.emit('miss', { key, namespace: scope.path })
     }
@@ -452,9 +547,10 @@ export class TwoTierEngine {
     key: string,
     value: unknown,
     options: ResolvedWrite,
-    generations: Promise<number[] | undefined> | undefined,
-    epoch: number,
+    stamped: number[] | undefined,
+    snapshot: { readonly epoch: number; readonly clears: number },
     payload: Uint8Array | undefined,
+    guard: LoadGuard | undefined,
   ): Promise<void> {
     if (value === undefined) return
     let bytes = payload
@@ -466,12 +562,88 @@ export class TwoTierEngine {
         return
       }
     }
-    const stamped = generations === undefined ? undefined : await generations
     // Tags whose generations could not be read cannot be stamped: such a value is not cached at all.
     if (options.tags !== undefined && stamped === undefined) return
     // Invalidated while loading: the value may predate the invalidation, so caching it would resurrect it.
-    if (this.#epochs.of(fullKey) !== epoch || this.#isPending(fullKey)) return
-    await this.#write(scope, fullKey, key, value, bytes, options, stamped, false)
+    if (!this.#unchanged(fullKey, snapshot.epoch, snapshot.clears) || this.#isPending(fullKey)) return
+    if (guard === undefined) await this.#write(scope, fullKey, key, value, bytes, options, stamped, false)
+    else await this.#writeFenced(scope, fullKey, key, value, bytes, options, stamped, snapshot, guard)
+  }
+
+  /**
+   * A loader's write where the store has fences (no stale sets): the remote tier takes it only if no
+   * delete/clear of the key happened since the fences were read (one script, atomic), and L1 only if the
+   * remote tier took it, no invalidation reached this process meanwhile, and the tags were not invalidated
+   * (re-read alongside the write, so this costs no extra round trip).
+   */
+  async #writeFenced(
+    scope: NamespaceScope,
+    fullKey: string,
+    key: string,
+    value: unknown,
+    payload: Uint8Array,
+    options: ResolvedWrite,
+    stamped: readonly number[] | undefined,
+    snapshot: { readonly epoch: number; readonly clears: number },
+    guard: LoadGuard,
+  ): Promise<void> {
+    const { bytes, entry } = this.#envelope(value, payload, options, stamped, Date.now())
+    const keepLocally = () => {
+      if (
+        this.l1 !== undefined &&
+        this.#unchanged(fullKey, snapshot.epoch, snapshot.clears) &&
+        !this.#isPending(fullKey)
+      )
+        this.l1.set(fullKey, entry)
+    }
+    // The fences could not be read (the store was unreachable): the remote tier may hold an invalidation this
+    // process cannot see, so only L1 takes the value, as any fail-open load.
+    if (guard.expected === undefined) return keepLocally()
+    // A load longer than the fences live could have missed an invalidation whose fence expired: not cached.
+    if (
+      performance.now() - guard.readAt >
+      this.#fenceTtlMs - Math.min(FENCE_SLACK_MS, this.#fenceTtlMs / 10)
+    ) {
+      this.#emitDiscarded(key, scope, 'slow-load')
+      return
+    }
+    const tagKeys = options.tags?.map((tag) => this.tags.keyOf(tag))
+    let written: boolean
+    let current: number[] | undefined
+    try {
+      ;[written, current] = await Promise.all([
+        this.store.setFenced!(
+          { key: fullKey, value: bytes, ttlMs: options.ttl + options.grace },
+          guard.fence,
+          guard.expected,
+        ),
+        tagKeys === undefined ? undefined : this.store.getGenerations(tagKeys).catch(() => undefined),
+      ])
+    } catch (error) {
+      if (isFatalError(error)) {
+        this.l1?.delete(fullKey)
+        throw error
+      }
+      this.#emitError('set', error, key, scope)
+      return keepLocally()
+    }
+    if (!written) {
+      this.#emitDiscarded(key, scope, 'invalidated')
+      return
+    }
+    if (options.tags !== undefined) {
+      if (current === undefined) return
+      let moved = false
+      for (let i = 0; i < options.tags.length; i++) {
+        this.tags.learn(options.tags[i]!, current[i]!)
+        if (current[i] !== stamped?.[i]) moved = true
+      }
+      if (moved) {
+        this.#emitDiscarded(key, scope, 'invalidated')
+        return
+      }
+    }
+    keepLocally()
   }
 
   /** `set`: generations are read first (known ones cost nothing), then both tiers are written. */
@@ -528,10 +700,23 @@ export class TwoTierEngine {
     generations: readonly number[] | undefined,
     now: number,
   ): Uint8Array {
+    const { bytes, entry } = this.#envelope(value, payload, options, generations, now)
+    this.l1?.set(fullKey, entry)
+    return bytes
+  }
+
+  /** The stored bytes of a value and its L1 entry. */
+  #envelope(
+    value: unknown,
+    payload: Uint8Array,
+    options: ResolvedWrite,
+    generations: readonly number[] | undefined,
+    now: number,
+  ): { bytes: Uint8Array; entry: L1Entry } {
     const expiresAt = now + options.ttl
     const staleUntil = expiresAt + options.grace
     const bytes = encodeEnvelope({ expiresAt, staleUntil, tags: options.tags, generations }, payload)
-    this.l1?.set(fullKey, {
+    const entry: L1Entry = {
       value,
       expiresAt,
       staleUntil,
@@ -539,8 +724,8 @@ export class TwoTierEngine {
       tags: options.tags,
       generations,
       size: bytes.length,
-    })
-    return bytes
+    }
+    return { bytes, entry }
   }
 
   async setMany(
@@ -604,10 +789,14 @@ export class TwoTierEngine {
     const settle = () => {
       for (const fullKey of fullKeys) decrement(this.#pendingKeys, fullKey)
     }
+    const fence: Fence | undefined =
+      this.#fences === undefined
+        ? undefined
+        : { keys: fullKeys.map((fullKey) => this.#fences!.keyFence(fullKey)), ttlMs: this.#fenceTtlMs }
     return this.#invalidate(
       'delete',
       scope,
-      () => this.store.delete(fullKeys),
+      () => (fence === undefined ? this.store.delete(fullKeys) : this.store.delete(fullKeys, fence)),
       settle,
       () => ({ origin: this.id, keys: fullKeys }),
     )
@@ -615,8 +804,8 @@ export class TwoTierEngine {
 
   async invalidateTags(scope: NamespaceScope, tags: readonly string[]): Promise<InvalidationResult> {
     const unique = [...new Set(tags)]
+    // No epoch moves: a tagged entry carries its tags' generations from before its load, checked on every read.
     for (const tag of unique) this.tags.beginInvalidation(tag)
-    this.#epochs.bumpAll()
     const genKeys = unique.map((tag) => this.tags.keyOf(tag))
     let applied: number[] | undefined
     const settle = () => {
@@ -644,12 +833,20 @@ export class TwoTierEngine {
   async clear(scope: NamespaceScope): Promise<InvalidationResult> {
     const prefix = scope.prefix
     this.l1?.deletePrefix(prefix)
-    this.#epochs.bumpAll()
+    this.#epochs.clear(prefix)
     this.#pendingPrefixes.set(prefix, (this.#pendingPrefixes.get(prefix) ?? 0) + 1)
+    const keep = `${this.rootPrefix}${RESERVED_PREFIX}`
+    const fence: Fence | undefined =
+      this.#fences === undefined
+        ? undefined
+        : { keys: this.#fences.clearFences(prefix), ttlMs: this.#fenceTtlMs }
     return this.#invalidate(
       'clear',
       scope,
-      () => this.store.clearPrefix(prefix, `${this.rootPrefix}${RESERVED_PREFIX}`),
+      () =>
+        fence === undefined
+          ? this.store.clearPrefix(prefix, keep)
+          : this.store.clearPrefix(prefix, keep, fence),
       () => decrement(this.#pendingPrefixes, prefix),
       () => ({ origin: this.id, prefixes: [prefix] }),
     )
@@ -709,16 +906,21 @@ export class TwoTierEngine {
 
   #onBusMessage(message: BusMessage): void {
     if (message.origin === this.id || this.closed) return
-    // Keys move only their own epochs: bumping all on every remote set would keep any load in this process
-    // from being cached while another process writes unrelated keys. Tags and prefixes reach unknown keys.
-    if (message.prefixes || message.generations) this.#epochs.bumpAll()
+    // Keys and prefixes move only their own epochs: bumping all on every remote set would keep any load in
+    // this process from being cached while another process writes unrelated keys. Tags move none (see
+    // invalidateTags).
     if (message.keys) {
       for (const key of message.keys) {
         this.l1?.delete(key)
         this.#epochs.bump(key)
       }
     }
-    if (message.prefixes) for (const prefix of message.prefixes) this.l1?.deletePrefix(prefix)
+    if (message.prefixes) {
+      for (const prefix of message.prefixes) {
+        this.l1?.deletePrefix(prefix)
+        this.#epochs.clear(prefix)
+      }
+    }
     if (message.generations) {
       for (const [genKey, generation] of message.generations) {
         const tag = this.tags.tagOf(genKey)
@@ -756,6 +958,12 @@ export class TwoTierEngine {
 
   #emitHit(key: string, scope: NamespaceScope, tier: 'l1' | 'remote'): void {
     if (this.events.has('hit')) this.events.emit('hit', { key, namespace: scope.path, tier })
+  }
+
+  /** A loaded value that was returned to its caller but not cached (see `loadDiscarded`). */
+  #emitDiscarded(key: string, scope: NamespaceScope, reason: 'invalidated' | 'slow-load'): void {
+    if (this.events.has('loadDiscarded'))
+      this.events.emit('loadDiscarded', { key, namespace: scope.path, reason })
   }
 
   #emitStale(key: string, scope: NamespaceScope, reason: StaleReason): void {

@@ -3,6 +3,8 @@ import { TierCacheError } from '../errors.js'
 import type {
   BusMessage,
   BusSubscriber,
+  Fence,
+  FencedRead,
   InvalidationBus,
   InvalidationResult,
   ParsedStoreUrl,
@@ -51,6 +53,9 @@ export class MemoryStore implements RemoteStore {
   readonly bus: InvalidationBus
   readonly #entries = new Map<string, StoredBytes>()
   readonly #generations = new Map<string, number>()
+  /** Fence generations (no stale sets), each kept until its expiry like a Redis key with a PEXPIRE. */
+  readonly #fences = new Map<string, { generation: number; expiresAt: number }>()
+  #fenceSweepAt = 1024
   readonly #channels = new Map<string, Set<BusSubscriber>>()
   readonly #maxEntries: number
 
@@ -122,9 +127,42 @@ export class MemoryStore implements RemoteStore {
     return Promise.resolve()
   }
 
-  delete(keys: readonly string[]): Promise<InvalidationResult> {
-    for (const key of keys) this.#entries.delete(key)
+  delete(keys: readonly string[], fence?: Fence): Promise<InvalidationResult> {
+    for (let i = 0; i < keys.length; i++) {
+      this.#entries.delete(keys[i]!)
+      if (fence !== undefined) this.#bumpFence(fence.keys[i]!, fence.ttlMs)
+    }
     return Promise.resolve(APPLIED)
+  }
+
+  getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    return Promise.resolve({ value: this.#read(key), generations: fence.map((k) => this.#fence(k)) })
+  }
+
+  setFenced(entry: StoreEntry, fence: readonly string[], expected: readonly number[]): Promise<boolean> {
+    for (let i = 0; i < fence.length; i++)
+      if (this.#fence(fence[i]!) !== expected[i]) return Promise.resolve(false)
+    this.#write(entry.key, entry.value, entry.ttlMs)
+    return Promise.resolve(true)
+  }
+
+  #fence(key: string): number {
+    const fence = this.#fences.get(key)
+    if (fence === undefined) return 0
+    if (fence.expiresAt > Date.now()) return fence.generation
+    this.#fences.delete(key)
+    return 0
+  }
+
+  #bumpFence(key: string, ttlMs: number): void {
+    const now = Date.now()
+    this.#fences.set(key, { generation: this.#fence(key) + 1, expiresAt: now + ttlMs })
+    // Expired fences are dropped in sweeps whenever the map doubled since the last one: bounded by the
+    // number of invalidations in one fence ttl, like the fence keys on a Redis server.
+    if (this.#fences.size >= this.#fenceSweepAt) {
+      for (const [k, f] of this.#fences) if (f.expiresAt <= now) this.#fences.delete(k)
+      this.#fenceSweepAt = Math.max(1024, this.#fences.size * 2)
+    }
   }
 
   getGenerations(keys: readonly string[]): Promise<number[]> {
@@ -140,7 +178,8 @@ export class MemoryStore implements RemoteStore {
     return Promise.resolve({ status: 'applied', generations })
   }
 
-  clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
+  clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence): Promise<InvalidationResult> {
+    if (fence !== undefined) for (const key of fence.keys) this.#bumpFence(key, fence.ttlMs)
     for (const key of this.#entries.keys()) {
       if (key.startsWith(prefix) && (keepPrefix === undefined || !key.startsWith(keepPrefix)))
         this.#entries.delete(key)

@@ -11,6 +11,11 @@
  * - **Invalidations are never lost.** `delete`, `bumpGenerations` and `clearPrefix` either apply or queue
  *   for replay and say which in their `InvalidationResult`.
  * - **Physical TTLs.** `ttlMs` is how long the server keeps the bytes (the engine passes ttl + grace).
+ * - **Fences (no stale sets).** A store that implements `getFenced` / `setFenced` keeps the guarantee that a
+ *   loader's value never outlives an invalidation that happened while the loader ran: `delete` and
+ *   `clearPrefix` bump the fence keys they are given (atomically with removing the value, for `delete`), and
+ *   `setFenced` writes only while the fence generations are still those `getFenced` read. A store without
+ *   them still works; loaders' writes are then unconditional (documented in docs/consistency.md).
  */
 export interface RemoteStore {
   /** 'memory' | 'redis' | 'sentinel' | 'cluster' | a custom name; used in telemetry (`db.system.name`). */
@@ -26,13 +31,36 @@ export interface RemoteStore {
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined | typeof UNAVAILABLE>>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
   setMany(entries: readonly StoreEntry[]): Promise<void>
-  delete(keys: readonly string[]): Promise<InvalidationResult>
+  /**
+   * Removes the keys. With a fence, `fence.keys[i]` (a generation key in the same slot as `keys[i]`) is
+   * incremented in the same atomic step that removes `keys[i]`, and kept for `fence.ttlMs`.
+   */
+  delete(keys: readonly string[], fence?: Fence): Promise<InvalidationResult>
   /** Current generation of each generation key (a tag stamp); 0 where none was ever bumped. */
   getGenerations(keys: readonly string[]): Promise<number[]>
   /** Increments each generation key (INCR). `generations` holds the new values when applied. */
   bumpGenerations(keys: readonly string[]): Promise<InvalidationResult & { generations?: number[] }>
-  /** Removes every key that starts with `prefix`, except keys starting with `keepPrefix`. */
-  clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult>
+  /**
+   * Removes every key that starts with `prefix`, except keys starting with `keepPrefix`. With a fence, every
+   * `fence.keys` generation is incremented (kept for `fence.ttlMs`) before the first key is removed.
+   */
+  clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence): Promise<InvalidationResult>
+  /**
+   * Keys live in hash slots (Redis Cluster): keys used together in one command or script must share a slot.
+   * The engine then lays fence keys out per slot (see `engine/fences.ts`).
+   */
+  readonly slotted?: boolean
+  /**
+   * The value of `key` and the generations of its fence keys (0 where absent), read in one round trip.
+   * Every fence key shares `key`'s slot.
+   */
+  getFenced?(key: string, fence: readonly string[]): Promise<FencedRead>
+  /**
+   * Writes the entry only if every fence key still holds the generation in `expected` (0 = absent), atomically
+   * (one script). Resolves true when written, false when refused: an invalidation happened since the read.
+   * Rejects when the store cannot be reached (the engine then does not know, and does not write).
+   */
+  setFenced?(entry: StoreEntry, fence: readonly string[], expected: readonly number[]): Promise<boolean>
   /** The cross-process invalidation bus, where the backend has one. */
   readonly bus?: InvalidationBus
   /** Subscribe to store happenings (errors, retries, failovers, breaker changes). Returns an unsubscribe. */
@@ -40,6 +68,18 @@ export interface RemoteStore {
   health(): StoreHealth
   /** Releases connections. Pending replays are given a short chance to flush. */
   close(): Promise<void>
+}
+
+/** Generation keys an invalidation bumps (see {@link RemoteStore.delete}), and how long they are kept. */
+export interface Fence {
+  readonly keys: readonly string[]
+  readonly ttlMs: number
+}
+
+/** What {@link RemoteStore.getFenced} read. */
+export interface FencedRead {
+  readonly value: Uint8Array | undefined
+  readonly generations: readonly number[]
 }
 
 export interface StoreEntry {

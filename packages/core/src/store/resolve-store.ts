@@ -7,6 +7,8 @@ import { MemoryStore } from './memory-store.js'
 import type {
   BusMessage,
   BusSubscriber,
+  Fence,
+  FencedRead,
   InvalidationBus,
   RemoteStore,
   StoreAdapterModule,
@@ -141,6 +143,8 @@ function invalidAdapter(pkg: string, cause: unknown): TierCacheError {
 class LazyStore implements RemoteStore {
   readonly kind: string
   readonly bus: InvalidationBus
+  /** Known before the adapter loads: the engine lays its fence keys out once, at construction. */
+  readonly slotted: boolean
   #real: RemoteStore | undefined
   #loading: Promise<RemoteStore> | undefined
   #closed = false
@@ -158,6 +162,7 @@ class LazyStore implements RemoteStore {
     this.#config = config
     this.#label = label
     this.kind = adapter.replace('@tiercache/', '')
+    this.slotted = this.kind === 'cluster'
     this.bus = {
       publish: (channel: string, message: BusMessage) =>
         this.#load().then(
@@ -221,8 +226,21 @@ class LazyStore implements RemoteStore {
   setMany(entries: readonly StoreEntry[]) {
     return this.#real ? this.#real.setMany(entries) : this.#load().then((s) => s.setMany(entries))
   }
-  delete(keys: readonly string[]) {
-    return this.#load().then((s) => s.delete(keys))
+  delete(keys: readonly string[], fence?: Fence) {
+    return this.#load().then((s) => s.delete(keys, fence))
+  }
+  getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    const read = (s: RemoteStore): Promise<FencedRead> =>
+      s.getFenced ? s.getFenced(key, fence) : s.get(key).then((value) => ({ value, generations: [] }))
+    return this.#real ? read(this.#real) : this.#load().then(read)
+  }
+  /** An adapter without fences writes unconditionally (what the engine does for such a store). */
+  setFenced(entry: StoreEntry, fence: readonly string[], expected: readonly number[]): Promise<boolean> {
+    return this.#load().then((s) =>
+      s.setFenced
+        ? s.setFenced(entry, fence, expected)
+        : s.set(entry.key, entry.value, entry.ttlMs).then(() => true),
+    )
   }
   getGenerations(keys: readonly string[]) {
     return this.#real ? this.#real.getGenerations(keys) : this.#load().then((s) => s.getGenerations(keys))
@@ -230,8 +248,8 @@ class LazyStore implements RemoteStore {
   bumpGenerations(keys: readonly string[]) {
     return this.#load().then((s) => s.bumpGenerations(keys))
   }
-  clearPrefix(prefix: string, keepPrefix?: string) {
-    return this.#load().then((s) => s.clearPrefix(prefix, keepPrefix))
+  clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence) {
+    return this.#load().then((s) => s.clearPrefix(prefix, keepPrefix, fence))
   }
   observe(listener: StoreListener): () => void {
     this.#listeners.add(listener)

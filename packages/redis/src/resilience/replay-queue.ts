@@ -1,8 +1,18 @@
-/** An invalidation that could not be applied and waits for replay. Keys and prefixes are full remote keys. */
+import type { Fence } from '@tiercache/core'
+
+/**
+ * An invalidation that could not be applied and waits for replay. Keys and prefixes are full remote keys;
+ * `fence` is what the invalidation bumps for "no stale sets" (see RemoteStore.delete in @tiercache/core).
+ */
 export type QueuedInvalidation =
-  | { readonly kind: 'delete'; readonly keys: readonly string[] }
+  | { readonly kind: 'delete'; readonly keys: readonly string[]; readonly fence?: Fence }
   | { readonly kind: 'bumpGenerations'; readonly keys: readonly string[] }
-  | { readonly kind: 'clearPrefix'; readonly prefix: string; readonly keepPrefix?: string }
+  | {
+      readonly kind: 'clearPrefix'
+      readonly prefix: string
+      readonly keepPrefix?: string
+      readonly fence?: Fence
+    }
 
 /** Tuning of {@link ReplayQueue}. */
 export interface ReplayQueueOptions {
@@ -117,11 +127,20 @@ export class ReplayQueue {
     this.#byId.clear()
     const roots = new Set<string>()
     const waiters: Item['waiters'] = []
+    // The folded operations' fences are still bumped (before the clears), so loads that started before
+    // them stay uncached: over-invalidating must not reopen the stale-set race.
+    const fences = new Set<string>()
+    let fenceTtlMs = 0
     for (const item of items) {
       waiters.push(...item.waiters)
       if (item.op.kind === 'clearPrefix') roots.add(rootOf(item.op.prefix))
       else for (const key of item.op.keys) roots.add(rootOf(key))
+      if (item.op.kind !== 'bumpGenerations' && item.op.fence !== undefined) {
+        for (const key of item.op.fence.keys) fences.add(key)
+        fenceTtlMs = Math.max(fenceTtlMs, item.op.fence.ttlMs)
+      }
     }
+    const fence: Fence | undefined = fences.size === 0 ? undefined : { keys: [...fences], ttlMs: fenceTtlMs }
     // The empty root covers everything: no need for the others.
     const list = roots.has('') ? [''] : [...roots]
     list.forEach((root, i) => {
@@ -129,6 +148,7 @@ export class ReplayQueue {
         kind: 'clearPrefix',
         prefix: root,
         keepPrefix: `${root}${this.#reserved}`,
+        ...(fence !== undefined && i === 0 ? { fence } : {}),
       }
       const item: Item = { op, id: identify(op), waiters: i === list.length - 1 ? waiters : [] }
       this.#items.push(item)
@@ -145,7 +165,8 @@ function rootOf(key: string): string {
 }
 
 function identify(op: QueuedInvalidation): string {
+  const fenced = op.kind !== 'bumpGenerations' && op.fence !== undefined
   return op.kind === 'clearPrefix'
-    ? JSON.stringify([op.kind, op.prefix, op.keepPrefix ?? null])
-    : JSON.stringify([op.kind, [...op.keys].sort()])
+    ? JSON.stringify([op.kind, op.prefix, op.keepPrefix ?? null, fenced])
+    : JSON.stringify([op.kind, [...op.keys].sort(), fenced])
 }

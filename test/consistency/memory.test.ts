@@ -1,0 +1,7 @@
+import { createCache } from '@tiercache/core'
+import { describeStaleSetRace } from './stale-set-race.js'
+
+// One named memory:// store per file: every instance shares it, as processes share a Redis.
+describeStaleSetRace('memory://', () => ({
+  cache: (options) => createCache({ ...options, store: 'memory://no-stale-sets' }),
+}))
