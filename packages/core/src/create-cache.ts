@@ -61,6 +61,12 @@ export interface CacheOptions {
    */
   maxValueBytes?: number
   /**
+   * How long an invalidation's fence is kept in the remote tier (default '1m'). A loader's value is written
+   * only if no `delete`/`clear` of its key happened while it ran (no stale sets); a load that takes longer
+   * than this is returned but not cached. See docs/consistency.md.
+   */
+  fenceTtl?: Duration
+  /**
    * OpenTelemetry: spans and metrics flow whenever an SDK is registered (before or after createCache).
    * `includeKeys: true` puts keys on spans (off by default: keys can hold personal data).
    */
@@ -121,6 +127,7 @@ const DEFAULT_L1_TTL_MS = 30_000
 const DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024
 /** The envelope stores a tag count as a u16. */
 const MAX_TAGS = 65_535
+const DEFAULT_FENCE_TTL_MS = 60_000
 
 interface Defaults {
   readonly write: ResolvedWrite
@@ -165,6 +172,8 @@ export function createCache(options: CacheOptions = {}): Cache {
     l1,
     rootPrefix,
     tagTtlMs: l1?.ttlMs ?? DEFAULT_L1_TTL_MS,
+    fenceTtlMs:
+      options.fenceTtl === undefined ? DEFAULT_FENCE_TTL_MS : parseTtl(options.fenceTtl, 'fenceTtl'),
   })
   if (logger !== undefined) attachLogger(engine.events, logger, namespace)
   const telemetry = new CacheTelemetry(engine, namespace, options.telemetry)
