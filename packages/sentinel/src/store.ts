@@ -8,6 +8,7 @@ import {
 } from '@tiercache/core'
 import {
   baseClientOptions,
+  haltOnAuthFailure,
   isRetryableRedisError,
   type QueuedInvalidation,
   RedisStore,
@@ -86,7 +87,7 @@ export class SentinelStore extends RedisStore {
           connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache',
         })
         clients.push(client)
-        return client
+        return haltOnAuthFailure(client) // a rejected password ends the reconnect loop (AUTH_FAILED)
       },
     })
     this.options = options
@@ -378,7 +379,7 @@ export class SentinelStore extends RedisStore {
         ...sentinelConnectionOptions(this.options, 'replica', this.#baseOptions),
         connectionName: 'tiercache:replica',
       })
-      replica.on('error', () => undefined)
+      haltOnAuthFailure(replica).on('error', () => undefined)
       replica.connect().catch(() => undefined)
       this.#replica = replica
     }

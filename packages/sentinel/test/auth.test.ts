@@ -1,5 +1,5 @@
 import { createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
-import { redisBinary, type SentinelTopology, startSentinel } from '@tiercache/testkit'
+import { aclAuthFailures, redisBinary, type SentinelTopology, startSentinel } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readyOutcome } from './support/ready-outcome.js'
 
@@ -75,6 +75,68 @@ describe.skipIf(!bin.available)(
           const get = await cache.get('k').catch((e: unknown) => e)
           expect(isTierCacheError(get, 'AUTH_FAILED')).toBe(true)
           expect(events.some((e) => isTierCacheError(e, 'AUTH_FAILED'))).toBe(true)
+        } finally {
+          await cache.close()
+        }
+      },
+    )
+
+    it.each([
+      [
+        'valkey+sentinel://app:pass@…?sentinelPassword=',
+        () => url('app:apw@', '?sentinelPassword=spw').replace('redis+', 'valkey+'),
+      ],
+      [
+        '{ url, username, password, sentinelPassword }',
+        () => ({ url: url('', ''), username: 'app', password: 'apw', sentinelPassword: 'spw' }),
+      ],
+      [
+        "{ type: 'sentinel', sentinels, name, username, password, sentinelPassword }",
+        () => ({
+          type: 'sentinel' as const,
+          sentinels: topo.sentinels.map((s) => ({ host: s.host, port: s.port })),
+          name: 'mymaster',
+          username: 'app',
+          password: 'apw',
+          sentinelPassword: 'spw',
+        }),
+      ],
+    ])('the ACL user through %s serves its namespace', async (_name, store) => {
+      const cache = createCache({ store: store(), namespace: 'app' })
+      const errors: unknown[] = []
+      cache.on('error', (e) => errors.push(e.error))
+      try {
+        await cache.ready()
+        await cache.set('k', 'v', { tags: ['t'] })
+        expect(await cache.getOrSet('k', () => 'loader')).toBe('v')
+        expect((await cache.invalidateTags('t')).status).toBe('applied')
+        expect(await cache.get('k')).toBeUndefined()
+        expect(errors).toEqual([])
+      } finally {
+        await cache.close()
+      }
+    })
+
+    it.each([
+      ['a wrong data-node password', () => url('app:nope@', '?sentinelPassword=spw'), 'data'],
+      ['a wrong sentinel password', () => url('app:apw@', '?sentinelPassword=nope'), 'sentinel'],
+    ])(
+      '%s is not retried forever: after AUTH_FAILED nobody sees another login',
+      async (_name, store, where) => {
+        const node = where === 'data' ? await topo.master() : topo.sentinels[0]!
+        const auth = { password: where === 'data' ? 'pw' : 'spw' }
+        const cache = createCache({ store: store(), namespace: 'app' })
+        try {
+          const error = await readyOutcome(cache)
+          expect(isTierCacheError(error, 'AUTH_FAILED')).toBe(true)
+          await cache.delete('k').catch(() => undefined) // the bus connection logs in too
+          await sleep(300)
+          const before = await aclAuthFailures(node, auth)
+          expect(before).toBeGreaterThan(0)
+          await sleep(3_000)
+          const get = await cache.get('k').catch((e: unknown) => e)
+          expect(isTierCacheError(get, 'AUTH_FAILED')).toBe(true)
+          expect(await aclAuthFailures(node, auth)).toBe(before)
         } finally {
           await cache.close()
         }

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
-import { type SentinelTopology, startSentinel, tlsAvailable } from '@tiercache/testkit'
+import { generateTlsMaterial, type SentinelTopology, startSentinel, tlsAvailable } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readyOutcome } from './support/ready-outcome.js'
 
@@ -10,7 +13,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 describe.skipIf(!tls.available)(`Sentinel over TLS, live (${tls.reason ?? 'redis-server with TLS'})`, () => {
   let topo: SentinelTopology
   beforeAll(async () => {
-    topo = await startSentinel({ tls: true, replicas: 1, sentinels: 1, sentinelPassword: 'spw' })
+    topo = await startSentinel({
+      tls: true,
+      replicas: 1,
+      sentinels: 1,
+      sentinelPassword: 'spw',
+      users: [{ name: 'app', password: 'apw', rules: '~app:* &app:* +@all' }],
+    })
   })
   afterAll(async () => {
     await topo?.stop()
@@ -92,6 +101,56 @@ describe.skipIf(!tls.available)(`Sentinel over TLS, live (${tls.reason ?? 'redis
       expect(await cache.get('x')).toBe('y')
     } finally {
       await cache.close()
+    }
+  })
+
+  it('a CA that did not sign the certificates (wrong CA) → TLS_FAILED within 3 s, not a hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tiercache-other-ca-'))
+    const cache = createCache({ store: { url: topo.url, tls: { ca: generateTlsMaterial(dir).ca } } })
+    try {
+      const error = await readyOutcome(cache, 3_000)
+      expect(isTierCacheError(error, 'TLS_FAILED')).toBe(true)
+      const get = await cache.get('k').catch((e: unknown) => e)
+      expect(isTierCacheError(get, 'TLS_FAILED')).toBe(true)
+    } finally {
+      await cache.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('an ACL user over TLS: rediss+sentinel://app:pass@… and the options form { type: sentinel, … }', async () => {
+    const ca = topo.ca!
+    const sentinels = topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
+    const hosts = sentinels.map((s) => `${s.host}:${s.port}`).join(',')
+    const a = createCache({
+      store: { url: `rediss+sentinel://app:apw@${hosts}/mymaster?sentinelPassword=spw`, tls: { ca } },
+      namespace: 'app',
+    })
+    const b = createCache({
+      store: {
+        type: 'sentinel',
+        sentinels,
+        name: 'mymaster',
+        username: 'app',
+        password: 'apw',
+        sentinelPassword: 'spw',
+        tls: { ca, servername: 'localhost' },
+        sentinelTls: { ca },
+      },
+      namespace: 'app',
+      l1: false,
+    })
+    const errors: unknown[] = []
+    for (const c of [a, b]) c.on('error', (e) => errors.push(e.error))
+    try {
+      await Promise.all([a.ready(), b.ready()])
+      await a.set('k', 'v', { tags: ['t'] })
+      expect(await b.get('k')).toBe('v')
+      expect((await b.invalidateTags('t')).status).toBe('applied')
+      expect(await b.get('k')).toBeUndefined()
+      expect(errors).toEqual([])
+    } finally {
+      await Promise.all([a.close(), b.close()])
     }
   })
 })
