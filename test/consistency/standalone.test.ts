@@ -1,4 +1,5 @@
-import { createCache } from '@tiercache/core'
+import { createCache, parseStoreUrl } from '@tiercache/core'
+import { createStore } from '@tiercache/redis'
 import { redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe } from 'vitest'
 import { describeStaleSetRace } from './stale-set-race.js'
@@ -14,6 +15,7 @@ describe.skipIf(!bin.available)(`standalone Redis (${bin.reason ?? bin.binary})`
     await topo?.stop()
   })
   describeStaleSetRace('standalone Redis', () => ({
-    cache: (options) => createCache({ ...options, store: topo.url }),
+    cache: (options) => createCache({ store: topo.url, ...options }),
+    store: () => createStore({ url: topo.url, parsed: parseStoreUrl(topo.url) }),
   }))
 })

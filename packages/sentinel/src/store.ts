@@ -1,6 +1,8 @@
 import { setMaxListeners } from 'node:events'
 import {
   type BusMessage,
+  type Fence,
+  type FencedRead,
   type InvalidationResult,
   type StoreEntry,
   type StoreHealth,
@@ -8,6 +10,7 @@ import {
 } from '@tiercache/core'
 import {
   baseClientOptions,
+  clearOp,
   haltOnAuthFailure,
   isRetryableRedisError,
   type QueuedInvalidation,
@@ -213,10 +216,10 @@ export class SentinelStore extends RedisStore {
     for (const op of this.#journal.repairs()) {
       const run: Promise<InvalidationResult> =
         op.kind === 'delete'
-          ? super.delete(op.keys)
+          ? super.delete(op.keys, op.fence)
           : op.kind === 'bumpGenerations'
             ? super.bumpGenerations(op.keys)
-            : super.clearPrefix(op.prefix, op.keepPrefix)
+            : super.clearPrefix(op.prefix, op.keepPrefix, op.fence)
       run
         .then((result) => (result.status === 'applied' ? undefined : result.replayed))
         .catch((error: unknown) => this.emit({ type: 'error', operation: 'failover-reinvalidate', error }))
@@ -340,6 +343,40 @@ export class SentinelStore extends RedisStore {
     })
     const moved = !this.#sameLink(link)
     return remote.map((bytes, i) => pending[i] ?? (suspect[i] || moved ? undefined : bytes))
+  }
+
+  /**
+   * A getOrSet read: always from the master (the fence generations must be the master's, which the
+   * conditional write is checked against), with the same journal rules as `get`.
+   */
+  override async getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    const link = this.#link()
+    const read = await this.#withinReadTimeout(() => super.getFenced(key, fence))
+    if (!this.#sameLink(link))
+      throw new TierCacheError('STORE_UNAVAILABLE', 'the connection moved to another node during the read')
+    const pending = this.#pending.read(key)
+    if (pending !== undefined) return { value: pending, generations: read.generations }
+    return this.#journal.isSuspect(key, link?.node)
+      ? { value: undefined, generations: read.generations }
+      : read
+  }
+
+  /**
+   * A loader's conditional write, journaled like a `set` (a failover that loses it is repaired by deleting
+   * the key on the new master). The caller waits at most the command timeout.
+   */
+  override setFenced(
+    entry: StoreEntry,
+    fence: readonly string[],
+    expected: readonly number[],
+  ): Promise<boolean> {
+    const landing = this.#withinReadTimeout(() =>
+      this.#acknowledged({ kind: 'delete', keys: [entry.key] }, () =>
+        super.setFenced(entry, fence, expected),
+      ),
+    )
+    this.#guardAfter(landing, (guard) => guard.touch([entry.key]))
+    return landing
   }
 
   override async getGenerations(keys: readonly string[]): Promise<number[]> {
@@ -513,9 +550,9 @@ export class SentinelStore extends RedisStore {
 
   // ── Invalidations ────────────────────────────────────────────────────────────────────────────────────
 
-  override delete(keys: readonly string[]): Promise<InvalidationResult> {
+  override delete(keys: readonly string[], fence?: Fence): Promise<InvalidationResult> {
     this.#pending.supersede(keys)
-    const result = this.#bounded('delete', super.delete(keys))
+    const result = this.#bounded('delete', super.delete(keys, fence))
     this.#guardAfter(result, (guard) => guard.touch(keys))
     return result
   }
@@ -526,9 +563,9 @@ export class SentinelStore extends RedisStore {
     return this.#bounded('bumpGenerations', super.bumpGenerations(keys))
   }
 
-  override clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
+  override clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence): Promise<InvalidationResult> {
     this.#pending.supersedePrefix(prefix, keepPrefix)
-    const result = this.#bounded('clearPrefix', super.clearPrefix(prefix, keepPrefix))
+    const result = this.#bounded('clearPrefix', super.clearPrefix(prefix, keepPrefix, fence))
     this.#guardAfter(result, (guard) => guard.touchPrefix(prefix))
     return result
   }
@@ -570,9 +607,11 @@ export class SentinelStore extends RedisStore {
 
   // The invalidation commands (direct, retried, replayed, repairs) are journaled with the acknowledging master.
 
-  protected override unlinkKeys(keys: readonly string[]): Promise<void> {
-    return this.#acknowledged({ kind: 'delete', keys: [...keys] }, async () => {
-      await super.unlinkKeys(keys)
+  protected override unlinkKeys(keys: readonly string[], fence?: Fence): Promise<void> {
+    const op: QueuedInvalidation =
+      fence === undefined ? { kind: 'delete', keys: [...keys] } : { kind: 'delete', keys: [...keys], fence }
+    return this.#acknowledged(op, async () => {
+      await super.unlinkKeys(keys, fence)
       await this.#replicated()
     })
   }
@@ -585,11 +624,9 @@ export class SentinelStore extends RedisStore {
     })
   }
 
-  protected override scanUnlink(prefix: string, keepPrefix?: string): Promise<void> {
-    const op: QueuedInvalidation =
-      keepPrefix === undefined ? { kind: 'clearPrefix', prefix } : { kind: 'clearPrefix', prefix, keepPrefix }
-    return this.#acknowledged(op, async () => {
-      await super.scanUnlink(prefix, keepPrefix)
+  protected override scanUnlink(prefix: string, keepPrefix?: string, fence?: Fence): Promise<void> {
+    return this.#acknowledged(clearOp(prefix, keepPrefix, fence), async () => {
+      await super.scanUnlink(prefix, keepPrefix, fence)
       await this.#replicated()
     })
   }
