@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
 const bin = redisBinary()
+/** The commands docs/security.md lists for a standalone (and Sentinel data-node) ACL user. */
+const NARROW_COMMANDS =
+  '+hello +auth +client|setname +ping +info +quit +get +mget +set +unlink +scan +incr +pexpire +eval +evalsha +publish +subscribe +unsubscribe'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
@@ -11,7 +14,11 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
   beforeAll(async () => {
     topo = await startStandalone({
       password: 'pw',
-      users: [{ name: 'billing', password: 'bpw', rules: '~billing:* &billing:* +@all' }],
+      users: [
+        { name: 'billing', password: 'bpw', rules: '~billing:* &billing:* +@all' },
+        // the least-privilege rule docs/security.md gives: only the commands tiercache sends
+        { name: 'narrow', password: 'npw', rules: `~billing:* &billing:* -@all ${NARROW_COMMANDS}` },
+      ],
     })
   })
   afterAll(async () => {
@@ -75,6 +82,10 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
 
   it.each([
     ['valkey://user:pass@', () => `valkey://billing:bpw@127.0.0.1:${topo.port}`],
+    [
+      'a least-privilege user (the documented command list)',
+      () => `redis://narrow:npw@127.0.0.1:${topo.port}`,
+    ],
     [
       '{ url, username, password }',
       () => ({ url: `redis://127.0.0.1:${topo.port}`, username: 'billing', password: 'bpw' }),
