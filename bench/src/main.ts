@@ -11,6 +11,7 @@ import { l1Hit } from './scenarios/l1-hit.js'
 import { memory } from './scenarios/memory.js'
 import { remoteHit } from './scenarios/remote-hit.js'
 import { serializers } from './scenarios/serializer.js'
+import { staleSetCost } from './scenarios/stale-set-cost.js'
 import { stampede } from './scenarios/stampede.js'
 
 /** Scenario settings; `--quick` shrinks every time budget so a try-out ends in under a minute. */
@@ -30,6 +31,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['remote-hit', (s) => remoteHit(s.throughput)],
   ['cluster-get-many', (s) => clusterGetMany(s.throughput)],
   ['stampede', (s) => stampede(s.quick ? 1 : 3)],
+  ['stale-set-cost', (s) => staleSetCost(s.throughput)],
   ['memory', (s) => memory(s.quick ? 20_000 : 100_000)],
   ['serializer', (s) => serializers(s.throughput)],
   [

@@ -12,7 +12,7 @@ class SweptCommand extends Command {
 }
 
 /**
- * The hot path of single-key reads: GETs sent straight through `client.sendCommand`, all GETs of one tick
+ * The hot path of single-key reads (and getOrSet's MGET of a value with its fences): GETs sent straight through `client.sendCommand`, all GETs of one tick
  * batched into one socket write by corking the stream until `process.nextTick`, and bounded by one
  * sweeping interval timer instead of a timer per command.
  *
@@ -60,6 +60,15 @@ export class DirectReads {
 
   /** GET `key` as bytes (null when absent). Call only when {@link available}. */
   get(key: string): Promise<Buffer | null> {
+    return this.#send('get', [key]) as Promise<Buffer | null>
+  }
+
+  /** MGET `keys` as bytes (getOrSet's read of a value and its fences). Call only when {@link available}. */
+  mget(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return this.#send('mget', keys) as Promise<Array<Buffer | null>>
+  }
+
+  #send(name: 'get' | 'mget', args: readonly string[]): Promise<unknown> {
     const client = this.#client
     const stream = client.stream
     if (this.#corked === undefined && stream !== undefined) {
@@ -69,11 +78,11 @@ export class DirectReads {
     }
     const keyPrefix = client.options.keyPrefix
     const command = new SweptCommand(
-      'get',
-      [key],
+      name,
+      args as string[],
       keyPrefix === undefined ? GET_OPTIONS : { replyEncoding: null, keyPrefix },
     )
-    const reply = client.sendCommand(command) as Promise<Buffer | null>
+    const reply = client.sendCommand(command) as Promise<unknown>
     this.#track(command)
     return reply
   }

@@ -362,7 +362,14 @@ export class RedisStore implements RemoteStore {
 
   /** MGET of the value and its fences: one command (they share a slot), one round trip. */
   getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    if (this.#fatal === undefined && !this.#closed && this.breaker.closed && this.#direct.available())
+      return this.#direct.mget([key, ...fence]).then(this.#gotFenced, this.#readFailed)
     return this.read(() => this.client.mgetBuffer(key, ...fence)).then(parseFencedRead)
+  }
+
+  readonly #gotFenced = (reply: Array<Buffer | null>): FencedRead => {
+    this.breaker.onSuccess()
+    return parseFencedRead(reply)
   }
 
   /** One attempt (a loader's write is a cache fill: not worth a retry), through the breaker. */
