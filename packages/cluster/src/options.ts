@@ -182,6 +182,9 @@ export function clusterReconnectDelay(times: number): number {
   return Math.max(20, Math.floor(Math.random() * ceiling))
 }
 
+/** The scripts `defineFenceCommands` (@tiercache/redis) defines on the cluster client. */
+export const FENCE_SCRIPTS = ['tiercacheFencedSet', 'tiercacheFencedDelete', 'tiercacheFenceBump'] as const
+
 /**
  * The ioredis Cluster options. The choices that keep every call bounded and the retries ours:
  * - `enableOfflineQueue: false`: nothing waits in an unbounded queue while the cluster is unreachable;
@@ -192,12 +195,15 @@ export function clusterReconnectDelay(times: number): number {
  * - MOVED/ASK are followed by ioredis at once (bounded by `maxRedirections`); TRYAGAIN (a multi-key command
  *   on a slot that is half migrated) is retried by ioredis after `retryDelayOnTryAgain`.
  * - `commandTimeout` on every node connection: a paused or partitioned master costs one timeout.
+ * - The fence scripts ("no stale sets") skip auto-pipelining: in an auto-pipeline, a MOVED for one script
+ *   next to another command's success comes back as an error instead of being followed.
  */
 export function toIoredisOptions(options: ResolvedClusterOptions): ClusterOptions {
   return {
     enableOfflineQueue: false,
     enableReadyCheck: true,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: [...FENCE_SCRIPTS],
     scaleReads: options.scaleReads,
     maxRedirections: options.maxRedirections,
     retryDelayOnMoved: 0,

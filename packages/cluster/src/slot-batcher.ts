@@ -39,7 +39,15 @@ export function groupBySlot(keys: readonly string[], maxPerGroup = Number.POSITI
 export interface SlotCommand {
   readonly slot: number
   readonly args: readonly [string, ...Array<string | Buffer | Uint8Array | number>]
+  /**
+   * `args[0]` names a Lua script defined on the cluster client (`defineCommand`), called with the rest:
+   * ioredis sends it as EVALSHA (EVAL on a connection that has not loaded it, or after NOSCRIPT).
+   */
+  readonly script?: boolean
 }
+
+/** A defined script, as ioredis adds it to the cluster client and its pipelines. */
+type ScriptCall = (...args: Array<string | Buffer | number>) => Promise<unknown>
 
 /** What one `run` did: for tests and telemetry. */
 export interface BatchStats {
@@ -153,7 +161,8 @@ export class SlotBatcher {
     const pipeline = this.#cluster.pipeline()
     for (const command of commands) {
       const [name, ...args] = command.args
-      pipeline.callBuffer(name, ...(args as Array<string | Buffer | number>))
+      if (command.script) scriptOf(pipeline, name)(...(args as Array<string | Buffer | number>))
+      else pipeline.callBuffer(name, ...(args as Array<string | Buffer | number>))
     }
     try {
       const replies = (await pipeline.exec()) as Reply[] | null
@@ -173,6 +182,9 @@ export class SlotBatcher {
 
   #single(command: SlotCommand): Promise<unknown> {
     const [name, ...args] = command.args
+    // Straight into the cluster's routing too: the store keeps its scripts out of auto-pipelining
+    // (toIoredisOptions), where a MOVED for one command of a mixed batch would come back as an error.
+    if (command.script) return scriptOf(this.#cluster, name)(...(args as Array<string | Buffer | number>))
     // Straight into the cluster's routing (MOVED/ASK/TRYAGAIN handling). Not `callBuffer`: with
     // auto-pipelining on, ioredis 6 drops the command name of `callBuffer` (it only re-adds it for `call`).
     const sent = new Command(name.toLowerCase(), args as Array<string | Buffer | number>, {
@@ -180,6 +192,13 @@ export class SlotBatcher {
     })
     return this.#cluster.sendCommand(sent) as Promise<unknown>
   }
+}
+
+/** The script `name` defined on `client` (a cluster or one of its pipelines), bound to it. */
+function scriptOf(client: object, name: string): ScriptCall {
+  const call = (client as Record<string, unknown>)[name]
+  if (typeof call !== 'function') throw new Error(`script ${name} is not defined on the cluster client`)
+  return (call as ScriptCall).bind(client)
 }
 
 /**

@@ -1,4 +1,6 @@
 import type {
+  Fence,
+  FencedRead,
   InvalidationResult,
   RemoteStore,
   StoreConfig,
@@ -11,7 +13,12 @@ import { APPLIED, isFatalError, isTierCacheError, TierCacheError, UNAVAILABLE } 
 import {
   CircuitBreaker,
   classifyRedisError,
+  clearOp,
+  defineFenceCommands,
+  type FenceCommands,
+  fencedSetArgs,
   isNodeFailure,
+  parseFencedRead,
   type QueuedInvalidation,
   ReplayQueue,
   retryWithDeadline,
@@ -31,6 +38,8 @@ const REPLAY_INTERVAL_MS = 500
 const REFRESH_THROTTLE_MS = 100
 /** How long a diagnosis of an unreachable cluster is served before it is refreshed (in the background). */
 const DIAGNOSIS_TTL_MS = 2000
+/** Fence bumps per pipeline when a clear bumps its fences (16,384 on a cluster). */
+const FENCE_BUMP_CHUNK = 512
 
 /**
  * The Redis/Valkey Cluster remote tier (`redis+cluster://h1:7000,h2:7001`).
@@ -46,12 +55,18 @@ const DIAGNOSIS_TTL_MS = 2000
  *   when the cluster answers again.
  * - Start-up and connection problems are diagnosed (`no seed node answered`, AUTH_FAILED,
  *   CLUSTER_NOT_READY) instead of ioredis's "Failed to refresh slots cache".
+ * - No stale sets: the engine lays every fence key of a value key in that key's slot (`slotted`), so the
+ *   fenced read is one MGET and the fenced write and delete one script each, on the key's master.
  */
 export class ClusterStore implements RemoteStore {
   readonly kind = 'cluster'
+  /** Keys live in hash slots: the engine keeps each key's fences in the key's slot. */
+  readonly slotted = true
   readonly bus: ClusterBus
   readonly options: ResolvedClusterOptions
   readonly #cluster: Cluster
+  /** The same client, with the fence scripts of "no stale sets" defined on it (and its pipelines). */
+  readonly #fenced: Cluster & FenceCommands
   readonly #batcher: SlotBatcher
   readonly #queue: ReplayQueue
   readonly #listeners = new Set<StoreListener>()
@@ -75,6 +90,7 @@ export class ClusterStore implements RemoteStore {
       this.options.nodes.map((node) => ({ host: node.host, port: node.port })),
       toIoredisOptions(this.options),
     )
+    this.#fenced = defineFenceCommands(this.#cluster)
     this.#batcher = new SlotBatcher(this.#cluster)
     this.#queue = new ReplayQueue({
       onOverflow: (dropped) => this.#emit({ type: 'invalidation-overflow', dropped }),
@@ -397,6 +413,36 @@ export class ClusterStore implements RemoteStore {
     )
   }
 
+  /**
+   * The value and its fences in one MGET (they share the key's slot): one round trip to the key's master,
+   * routed, retried and bounded like {@link get}.
+   */
+  getFenced(key: string, fence: readonly string[]): Promise<FencedRead> {
+    const slot = slotOf(key)
+    return this.#withRetry('get', this.options.readDeadlineMs, (_, attempt) =>
+      this.#breakerFor(slot).execute(
+        () =>
+          (attempt === 1
+            ? this.#cluster.mgetBuffer(key, ...fence)
+            : this.#batcher.send({ slot, args: ['MGET', key, ...fence] })) as Promise<Array<Buffer | null>>,
+      ),
+    ).then(parseFencedRead)
+  }
+
+  /**
+   * One FENCED_SET script on the key's master: written only while every fence holds its `expected`
+   * generation. Retried like {@link set} on errors a retry can fix (each run checks the fences atomically, so
+   * a retry can never write past an invalidation); a refusal (0) is an answer, resolved false, not retried.
+   */
+  setFenced(entry: StoreEntry, fence: readonly string[], expected: readonly number[]): Promise<boolean> {
+    const slot = slotOf(entry.key)
+    const px = Math.max(1, Math.ceil(entry.ttlMs))
+    const args = fencedSetArgs(entry.key, toBuffer(entry.value), px, fence, expected)
+    return this.#withRetry('set', this.options.writeDeadlineMs, () =>
+      this.#breakerFor(slot).execute(() => this.#fenced.tiercacheFencedSet(...args)),
+    ).then((written) => Number(written) === 1)
+  }
+
   async setMany(entries: readonly StoreEntry[]): Promise<void> {
     await this.#batch(
       'setMany',
@@ -434,8 +480,11 @@ export class ClusterStore implements RemoteStore {
 
   // ── Invalidations ────────────────────────────────────────────────────────────────────────────────
 
-  delete(keys: readonly string[]): Promise<InvalidationResult> {
-    return this.#invalidate({ kind: 'delete', keys: [...keys] })
+  /** With a fence, each key goes in one FENCED_DELETE script that also bumps `fence.keys[i]` (same slot). */
+  delete(keys: readonly string[], fence?: Fence): Promise<InvalidationResult> {
+    return this.#invalidate(
+      fence === undefined ? { kind: 'delete', keys: [...keys] } : { kind: 'delete', keys: [...keys], fence },
+    )
   }
 
   async bumpGenerations(keys: readonly string[]): Promise<InvalidationResult & { generations?: number[] }> {
@@ -449,12 +498,9 @@ export class ClusterStore implements RemoteStore {
     }
   }
 
-  clearPrefix(prefix: string, keepPrefix?: string): Promise<InvalidationResult> {
-    return this.#invalidate({
-      kind: 'clearPrefix',
-      prefix,
-      ...(keepPrefix !== undefined ? { keepPrefix } : {}),
-    })
+  /** With a fence, every fence key is bumped (per node, pipelined) before the scan removes anything. */
+  clearPrefix(prefix: string, keepPrefix?: string, fence?: Fence): Promise<InvalidationResult> {
+    return this.#invalidate(clearOp(prefix, keepPrefix, fence))
   }
 
   async #invalidate(op: QueuedInvalidation): Promise<InvalidationResult> {
@@ -479,6 +525,7 @@ export class ClusterStore implements RemoteStore {
   #apply(op: QueuedInvalidation, deadlineMs: number): Promise<unknown> {
     switch (op.kind) {
       case 'delete': {
+        if (op.fence !== undefined) return this.#fencedDelete(op.keys, op.fence, deadlineMs)
         const groups = groupBySlot(op.keys, this.options.maxKeysPerCommand)
         return this.#batch(
           'delete',
@@ -489,8 +536,54 @@ export class ClusterStore implements RemoteStore {
       case 'bumpGenerations':
         return this.#bump(op.keys, deadlineMs)
       case 'clearPrefix':
-        return this.#clear(op.prefix, op.keepPrefix, deadlineMs)
+        return this.#clear(op.prefix, op.keepPrefix, op.fence, deadlineMs)
     }
+  }
+
+  /**
+   * One FENCED_DELETE per key (UNLINK + INCR of its fence, atomically), batched per node. A retry re-sends
+   * only unanswered scripts; one whose reply was lost may bump twice (a higher generation only refuses more).
+   */
+  #fencedDelete(keys: readonly string[], fence: Fence, deadlineMs: number): Promise<unknown[]> {
+    const px = Math.max(1, Math.ceil(fence.ttlMs))
+    return this.#batch(
+      'delete',
+      deadlineMs,
+      keys.map((key, i) => ({
+        slot: slotOf(key),
+        script: true,
+        args: ['tiercacheFencedDelete', key, fence.keys[i]!, px],
+      })),
+    )
+  }
+
+  /**
+   * FENCE_BUMP of every fence key (a clear's: one per slot on a cluster; after a replay queue overflow, also
+   * key fences). Masters side by side, each master's share in pipelines of {@link FENCE_BUMP_CHUNK} one after
+   * another: 16,384 scripts built at once would block the event loop long enough for their own replies'
+   * command timeouts to fire before the replies are read.
+   */
+  async #bumpFences(fence: Fence, deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs
+    const px = Math.max(1, Math.ceil(fence.ttlMs))
+    const byMaster = new Map<string, SlotCommand[]>()
+    for (const key of fence.keys) {
+      const slot = slotOf(key)
+      const master = this.#masterOf(slot)
+      let list = byMaster.get(master)
+      if (list === undefined) {
+        list = []
+        byMaster.set(master, list)
+      }
+      list.push({ slot, script: true, args: ['tiercacheFenceBump', key, px] })
+    }
+    await Promise.all(
+      [...byMaster.values()].map(async (commands) => {
+        for (let i = 0; i < commands.length; i += FENCE_BUMP_CHUNK) {
+          await this.#batch('clear', deadline - Date.now(), commands.slice(i, i + FENCE_BUMP_CHUNK))
+        }
+      }),
+    )
   }
 
   async #bump(keys: readonly string[], deadlineMs: number): Promise<number[]> {
@@ -509,9 +602,17 @@ export class ClusterStore implements RemoteStore {
    * through the batcher (so a key whose slot moved meanwhile is followed by MOVED/ASK). When the slot map
    * changed during the pass (resharding, failover), keys may have moved behind the scan: scan again.
    */
-  async #clear(prefix: string, keepPrefix: string | undefined, deadlineMs: number): Promise<void> {
+  async #clear(
+    prefix: string,
+    keepPrefix: string | undefined,
+    fence: Fence | undefined,
+    deadlineMs: number,
+  ): Promise<void> {
+    const deadline = Date.now() + deadlineMs
+    // Fences first: a load that read them before this clear can no longer write what the scan removes.
+    if (fence !== undefined) await this.#bumpFences(fence, deadlineMs)
     const pattern = `${escapeGlob(prefix)}*`
-    await this.#withRetry('clear', deadlineMs, async () => {
+    await this.#withRetry('clear', Math.max(0, deadline - Date.now()), async () => {
       for (let pass = 0; pass < 3; pass++) {
         const before = this.#watch.signature()
         const masters = this.#cluster.nodes('master')
