@@ -1,5 +1,8 @@
 import type { RemoteStore } from '../store/remote-store.js'
 
+/** Tags whose invalidation count is tracked at once (see `#moves`). */
+const MAX_TRACKED_TAGS = 100_000
+
 interface KnownGeneration {
   readonly generation: number
   readonly until: number
@@ -19,6 +22,11 @@ interface KnownGeneration {
 export class TagRegistry {
   readonly #known = new Map<string, KnownGeneration>()
   readonly #pending = new Map<string, number>()
+  /**
+   * Per tag, how many invalidations began or ended: a generation fetched while it moved may predate the
+   * invalidation (asked before a replayed INCR, answered after it landed), so it is not kept.
+   */
+  readonly #moves = new Map<string, number>()
   readonly #store: RemoteStore
   readonly #keyPrefix: string
   readonly #ttlMs: number
@@ -76,6 +84,7 @@ export class TagRegistry {
       else result[i] = current
     }
     if (missing.length === 0) return result
+    const moves = missing.map((i) => this.#moves.get(tags[i]!) ?? 0)
     const fetched = await this.#store.getGenerations(missing.map((i) => this.keyOf(tags[i]!)))
     const answered = Date.now()
     const until = answered + this.#ttlMs
@@ -89,8 +98,9 @@ export class TagRegistry {
         continue
       }
       result[missing[j]!] = generation
-      // A pending invalidation started while we were asking: our answer may predate it, so do not keep it.
-      if (!this.#pending.has(tag)) this.#known.set(tag, { generation, until })
+      // An invalidation began or ended while we were asking: our answer may predate it, so do not keep it.
+      if (!this.#pending.has(tag) && (this.#moves.get(tag) ?? 0) === moves[j])
+        this.#known.set(tag, { generation, until })
     }
     return result
   }
@@ -124,13 +134,23 @@ export class TagRegistry {
 
   beginInvalidation(tag: string): void {
     this.#pending.set(tag, (this.#pending.get(tag) ?? 0) + 1)
+    this.#moved(tag)
     this.#known.delete(tag)
   }
 
+  /** `learn` the applied generation first when known; otherwise the tag is unknown until asked again. */
   endInvalidation(tag: string): void {
     const count = (this.#pending.get(tag) ?? 1) - 1
     if (count <= 0) this.#pending.delete(tag)
     else this.#pending.set(tag, count)
+    this.#moved(tag)
+  }
+
+  #moved(tag: string): void {
+    const moves = (this.#moves.get(tag) ?? 0) + 1
+    // Bounded: a full map restarts every tag's count, which only makes in-flight answers unkept (safe).
+    if (moves === 1 && this.#moves.size >= MAX_TRACKED_TAGS) this.#moves.clear()
+    this.#moves.set(tag, moves)
   }
 
   forget(tag: string): void {

@@ -473,6 +473,12 @@ export class TwoTierEngine {
     const fullKeys = missing.map((i) => scope.prefix + keys[i]!)
     const epochs = fullKeys.map((fullKey) => this.#epochs.of(fullKey))
     const clears = this.#epochs.clears
+    // A key whose invalidation is queued when the read starts is a miss even if the replay lands before the
+    // answer: the read may have been served just before the replayed DEL (seen in the Cluster soak).
+    const pendingAtStart =
+      this.#pendingKeys.size > 0 || this.#pendingPrefixes.size > 0
+        ? fullKeys.map((fullKey) => this.#isPending(fullKey))
+        : undefined
     // A key the store could not read (the whole batch, or a node of it) is served like a failed single
     // read: stale from L1 within grace, else a miss.
     const unreadable = (j: number) => {
@@ -527,6 +533,7 @@ export class TwoTierEngine {
       const valid =
         entry !== undefined &&
         entry.expiresAt > now &&
+        pendingAtStart?.[j] !== true &&
         !this.#isPending(fullKey) &&
         (entry.tags === undefined || this.tags.check(entry.tags, entry.generations, now) === true)
       if (valid) {
@@ -810,7 +817,10 @@ export class TwoTierEngine {
     let applied: number[] | undefined
     const settle = () => {
       for (let i = 0; i < unique.length; i++) {
+        // A replayed bump's generation is not known here: forget anything learned meanwhile (the bus may
+        // have told of an older generation while ours waited in the queue).
         if (applied !== undefined) this.tags.learn(unique[i]!, applied[i]!)
+        else this.tags.forget(unique[i]!)
         this.tags.endInvalidation(unique[i]!)
       }
     }
