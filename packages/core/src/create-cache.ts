@@ -1,4 +1,4 @@
-import { type Duration, optionalDuration, parseDuration, parseTtl } from './duration.js'
+import { type Duration, optionalDuration, parseDuration, parseTimeout, parseTtl } from './duration.js'
 import type { NamespaceScope, ResolvedLoad, ResolvedWrite } from './engine/two-tier-engine.js'
 import { TwoTierEngine } from './engine/two-tier-engine.js'
 import { TierCacheError } from './errors.js'
@@ -143,11 +143,12 @@ export function createCache(options: CacheOptions = {}): Cache {
   if (typeof options !== 'object' || options === null)
     throw new TierCacheError('INVALID_OPTION', 'createCache takes an options object')
   const ttl = options.ttl === undefined ? DEFAULT_TTL_MS : parseTtl(options.ttl, 'ttl')
+  assertTimeouts(options.timeouts)
   const grace = optionalDuration(options.grace, 'grace', 0)
   const soft =
-    options.timeouts?.soft === undefined ? undefined : parseDuration(options.timeouts.soft, 'timeouts.soft')
+    options.timeouts?.soft === undefined ? undefined : parseTimeout(options.timeouts.soft, 'timeouts.soft')
   const hard =
-    options.timeouts?.hard === undefined ? undefined : parseDuration(options.timeouts.hard, 'timeouts.hard')
+    options.timeouts?.hard === undefined ? undefined : parseTimeout(options.timeouts.hard, 'timeouts.hard')
   const maxKeyBytes = options.maxKeyBytes === undefined ? DEFAULT_MAX_KEY_BYTES : options.maxKeyBytes
   if (!Number.isInteger(maxKeyBytes) || maxKeyBytes <= 0)
     throw new TierCacheError('INVALID_OPTION', 'maxKeyBytes must be a positive integer')
@@ -473,15 +474,22 @@ class CacheHandle implements Cache {
     const write = this.#write(options)
     const defaults = this.#defaults.load
     const timeouts = options.timeouts
+    assertTimeouts(timeouts)
     // One literal, not `{ ...write }`: the spread was the costliest step of an L1 hit with options.
     return {
       ttl: write.ttl,
       grace: write.grace,
       tags: write.tags,
-      soft: timeouts?.soft === undefined ? defaults.soft : parseDuration(timeouts.soft, 'timeouts.soft'),
-      hard: timeouts?.hard === undefined ? defaults.hard : parseDuration(timeouts.hard, 'timeouts.hard'),
+      soft: timeouts?.soft === undefined ? defaults.soft : parseTimeout(timeouts.soft, 'timeouts.soft'),
+      hard: timeouts?.hard === undefined ? defaults.hard : parseTimeout(timeouts.hard, 'timeouts.hard'),
     }
   }
+}
+
+/** `timeouts` is undefined or an object; anything else would be ignored silently. */
+function assertTimeouts(timeouts: unknown): void {
+  if (timeouts !== undefined && (typeof timeouts !== 'object' || timeouts === null))
+    throw new TierCacheError('INVALID_OPTION', 'timeouts must be { soft?, hard? }')
 }
 
 function assertTags(tags: unknown, maxBytes: number): readonly string[] | undefined {

@@ -11,15 +11,24 @@ const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/
 const PARSED = new Map<string, number>()
 const PARSED_MAX = 256
 
+/**
+ * Longest duration: an integer number of ms that every store can be given (Redis refuses a PX such as
+ * `1e+308`, so a bigger ttl would be written to L1 only). 2^53 - 1 ms is some 285,000 years.
+ */
+export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER
+/** Longest loader timeout: Node's timers fire after 1 ms for anything above 2^31 - 1 ms (24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
 /** Parses a duration into milliseconds; `undefined` for anything that is not a finite, non-negative duration. */
 function toMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value === 'number') return value >= 0 && value <= MAX_DURATION_MS ? value : undefined
   if (typeof value !== 'string') return undefined
   const known = PARSED.get(value)
   if (known !== undefined) return known
   const match = DURATION_PATTERN.exec(value)
   if (!match) return undefined
   const ms = Number(match[1]) * UNIT_MS[match[2]!]!
+  if (!(ms <= MAX_DURATION_MS)) return undefined
   if (PARSED.size >= PARSED_MAX) PARSED.clear()
   PARSED.set(value, ms)
   return ms
@@ -46,6 +55,17 @@ export function parseDuration(value: unknown, option: string, code: ErrorCode = 
       `${option} must be a non-negative duration (ms or '30s'), got ${describe(value)}`,
     )
   }
+  return ms
+}
+
+/** A loader timeout: a duration that a Node timer can wait (at most 2^31 - 1 ms). Throws INVALID_DURATION. */
+export function parseTimeout(value: unknown, option: string): number {
+  const ms = parseDuration(value, option)
+  if (ms > MAX_TIMEOUT_MS)
+    throw new TierCacheError(
+      'INVALID_DURATION',
+      `${option} must be at most ${MAX_TIMEOUT_MS} ms (24.8 days; Node timers cannot wait longer), got ${describe(value)}`,
+    )
   return ms
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { CacheOptions, L1Options, LoaderTimeouts } from '../create-cache.js'
-import { parseDuration, parseTtl } from '../duration.js'
+import { parseDuration, parseTimeout, parseTtl } from '../duration.js'
 import { type ErrorCode, isTierCacheError, TierCacheError } from '../errors.js'
 import { assertNamespace } from '../keys.js'
 import type { StoreOptions } from '../store/resolve-store.js'
@@ -65,10 +65,10 @@ export function cacheOptionsFromEnv(
   const timeouts: LoaderTimeouts = {}
   const soft = read('SOFT_TIMEOUT')
   if (soft !== undefined)
-    timeouts.soft = check(prefix, 'SOFT_TIMEOUT', soft, (v) => parseDuration(v, prefix + 'SOFT_TIMEOUT'))
+    timeouts.soft = check(prefix, 'SOFT_TIMEOUT', soft, (v) => parseTimeout(v, prefix + 'SOFT_TIMEOUT'))
   const hard = read('HARD_TIMEOUT')
   if (hard !== undefined)
-    timeouts.hard = check(prefix, 'HARD_TIMEOUT', hard, (v) => parseDuration(v, prefix + 'HARD_TIMEOUT'))
+    timeouts.hard = check(prefix, 'HARD_TIMEOUT', hard, (v) => parseTimeout(v, prefix + 'HARD_TIMEOUT'))
   if (soft !== undefined || hard !== undefined) options.timeouts = timeouts
 
   const l1 = l1FromEnv(read, prefix)

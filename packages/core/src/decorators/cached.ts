@@ -1,5 +1,5 @@
 import type { Cache, GetOrSetOptions, LoaderTimeouts } from '../create-cache.js'
-import { type Duration, describe, parseDuration, parseTtl } from '../duration.js'
+import { type Duration, describe, parseDuration, parseTimeout, parseTtl } from '../duration.js'
 import { assertDecoratorOptions, type CacheSource, resolveCache } from './cache-source.js'
 import {
   type AnyMethod,
@@ -211,8 +211,8 @@ function validate(options: CachedOptions): CachedConfig {
   if (options.timeouts !== undefined) {
     if (typeof options.timeouts !== 'object' || options.timeouts === null)
       throw misuse('@Cached: timeouts must be { soft?, hard? }')
-    if (options.timeouts.soft !== undefined) parseDuration(options.timeouts.soft, '@Cached timeouts.soft')
-    if (options.timeouts.hard !== undefined) parseDuration(options.timeouts.hard, '@Cached timeouts.hard')
+    if (options.timeouts.soft !== undefined) parseTimeout(options.timeouts.soft, '@Cached timeouts.soft')
+    if (options.timeouts.hard !== undefined) parseTimeout(options.timeouts.hard, '@Cached timeouts.hard')
     loadOptions.timeouts = options.timeouts
   }
   if (Array.isArray(tags)) loadOptions.tags = tags

@@ -23,12 +23,24 @@ const packr = new Packr({ structures: [], maxSharedStructures: 0, moreTypes: tru
 // produces (msgpackr decodes them by default). The other extensions msgpackr always decodes build only data:
 // Date, Set, Map, typed arrays, bigint, RegExp (`new RegExp(source, flags)`, never run) and Error (msgpackr
 // looks the name up in its own table of Error constructors). `__proto__` keys are renamed `__proto_`.
-const unpackr = new Unpackr({ structures: [], maxSharedStructures: 0, structuredClone: false })
+// copyBuffers: a Buffer value (msgpack bin) is a copy, not a view into the stored bytes — a caller that
+// writes into it must not change the entry held by memory://, nor keep a whole Redis reply alive.
+const unpackr = new Unpackr({
+  structures: [],
+  maxSharedStructures: 0,
+  structuredClone: false,
+  copyBuffers: true,
+})
 
 export const msgpackSerializer: Serializer = {
   name: 'msgpack',
   encode: (value) => packr.pack(value),
-  decode: (bytes) => unpackr.unpack(bytes as Buffer),
+  // A Buffer in, so a Buffer value comes back as a Buffer from every store (msgpackr gives bin data the
+  // class of its input: Redis replies are Buffers, memory:// holds Uint8Arrays).
+  decode: (bytes) =>
+    unpackr.unpack(
+      Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    ),
 }
 
 const textEncoder = new TextEncoder()

@@ -1,0 +1,175 @@
+import { createCache, MemoryStore, TierCacheError } from '@tiercache/core'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  cacheOptionsArbitrary,
+  checkCacheOptions,
+  checkCallOptions,
+  checkCrafted,
+  checkDistinctKeys,
+  checkKey,
+  checkRandomPayload,
+  checkValue,
+  craftedPayloads,
+  keyArbitrary,
+  optionsArbitrary,
+  type RawHarness,
+  valueArbitrary,
+} from './support/hostile-input.js'
+
+// Hostile keys, values and options against the embedded store: every case round-trips exactly through a
+// fresh cache instance or is refused with a TierCacheError code, the store left as it was. The same
+// properties run against a real redis-server in packages/redis/test/hostile-input.test.ts.
+function harness(runs: number): RawHarness {
+  const store = new MemoryStore()
+  return {
+    open: (options) => createCache({ namespace: 'hostile', ...options, store }),
+    remoteCount: async () => store.size,
+    writeRaw: (key, value) => store.set(key, value, 60_000),
+    prefix: 'hostile:',
+    runs,
+  }
+}
+
+describe('hostile input on memory://', () => {
+  const h = harness(100)
+
+  it('keys: any string (lone surrogates, separators, braces, over/under the limit) or a refusal', async () => {
+    await fc.assert(
+      fc.asyncProperty(keyArbitrary, (key) => checkKey(h, key)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('two different keys never share an entry', async () => {
+    const key = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 4 }),
+      fc.constantFrom('\ud800', '\udc00', '\ufffd'),
+    )
+    await fc.assert(
+      fc.asyncProperty(key, key, (a, b) => checkDistinctKeys(h, a, b)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('values (msgpack): stored exactly or SERIALIZE_FAILED / VALUE_TOO_LARGE, never half-written', async () => {
+    await fc.assert(
+      fc.asyncProperty(valueArbitrary, (make) => checkValue(h, make)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('values (json): stored as JSON would give them back, or refused', async () => {
+    await fc.assert(
+      fc.asyncProperty(valueArbitrary, (make) =>
+        checkValue(h, make, { serializer: 'json' }, (value) => JSON.parse(JSON.stringify(value))),
+      ),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('a 10 MB string round-trips; a value over maxValueBytes is refused', async () => {
+    await checkValue(h, () => 'ü'.repeat(5 * 1024 * 1024))
+    await checkValue(h, () => 'x'.repeat(10 * 1024 * 1024), { maxValueBytes: 1024 * 1024 })
+  })
+
+  it('per-call options of any type: accepted or refused at the call', async () => {
+    await fc.assert(
+      fc.asyncProperty(optionsArbitrary, (options) => checkCallOptions(h, options)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('createCache options of any type: a working cache or a TierCacheError', async () => {
+    await fc.assert(
+      fc.asyncProperty(cacheOptionsArbitrary, (options) => checkCacheOptions(h, options)),
+      { numRuns: h.runs },
+    )
+  })
+})
+
+describe('crafted stored bytes on memory:// (someone else wrote the key)', () => {
+  const h = harness(200)
+
+  it.each(craftedPayloads.map((crafted) => [crafted.name, crafted] as const))(
+    '%s',
+    async (_name, crafted) => {
+      await checkCrafted(h, crafted)
+    },
+  )
+
+  it('random bytes after a valid header: a value or a miss, never a crash or a hang', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.constantFrom('msgpack', 'json' as const),
+        (payload, serializer) => checkRandomPayload(h, payload, serializer),
+      ),
+      { numRuns: h.runs },
+    )
+  })
+})
+
+describe('bugs these properties found (regressions)', () => {
+  const cache = () => createCache({ store: new MemoryStore() })
+  const code = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => (error instanceof TierCacheError ? error.code : String(error)),
+    )
+
+  it("timeouts.hard '30d' is refused (Node fired the timer after 1 ms: LOADER_TIMEOUT at once)", async () => {
+    expect(await code(cache().getOrSet('k', () => 'v', { timeouts: { hard: '30d' } }))).toBe(
+      'INVALID_DURATION',
+    )
+    expect(await code(cache().getOrSet('k', () => 'v', { timeouts: { soft: 2 ** 31 } }))).toBe(
+      'INVALID_DURATION',
+    )
+    expect(() => createCache({ timeouts: { hard: '25d' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_DURATION' }),
+    )
+    expect(await code(cache().getOrSet('k', () => 'v', { timeouts: { hard: '24d' } }))).toBe('resolved')
+  })
+
+  it('a ttl no store can be given is refused (Redis refused PX 1e+308: the value lived in L1 only)', async () => {
+    for (const ttl of [1e308, Number.MAX_VALUE, 2 ** 53, '99999999999999999999d'])
+      expect(await code(cache().set('k', 'v', { ttl: ttl as number }))).toBe('INVALID_TTL')
+    expect(await code(cache().set('k', 'v', { grace: 1e308 }))).toBe('INVALID_DURATION')
+  })
+
+  it('timeouts that are not an object are refused (they were ignored)', async () => {
+    expect(await code(cache().getOrSet('k', () => 'v', { timeouts: 5 as never }))).toBe('INVALID_OPTION')
+    expect(() => createCache({ timeouts: 'fast' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    )
+  })
+
+  it('msgpack refuses values it would silently change (they came back as other values)', async () => {
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const sparse = [1]
+    sparse[3] = 4
+    for (const value of [
+      new Point(1), // came back as { x: 1 }
+      Promise.resolve(1), // came back as {}
+      new WeakMap(), // came back as {}
+      Object.create(null), // came back with Object.prototype
+      { [Symbol('s')]: 1 }, // the symbol key was dropped
+      sparse, // holes came back as undefined
+      'a\ud800b', // the lone surrogate came back as U+FFFD
+      { 'k\udc00': 1 },
+    ])
+      expect(await code(cache().set('k', value))).toBe('SERIALIZE_FAILED')
+  })
+
+  it('a Buffer comes back as a Buffer from every store, as a copy of the stored bytes', async () => {
+    const store = new MemoryStore()
+    await createCache({ store }).set('k', { blob: Buffer.from('abc') })
+    const first = await createCache({ store, l1: false }).get<{ blob: Buffer }>('k')
+    expect(Buffer.isBuffer(first?.blob)).toBe(true)
+    first!.blob[0] = 0x7a
+    const again = await createCache({ store, l1: false }).get<{ blob: Buffer }>('k')
+    expect(again?.blob.toString()).toBe('abc')
+  })
+})
