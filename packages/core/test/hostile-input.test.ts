@@ -11,6 +11,7 @@ import {
   checkRandomPayload,
   checkValue,
   craftedPayloads,
+  envelope,
   keyArbitrary,
   optionsArbitrary,
   type RawHarness,
@@ -97,6 +98,32 @@ describe('crafted stored bytes on memory:// (someone else wrote the key)', () =>
       await checkCrafted(h, crafted)
     },
   )
+
+  it('a crafted payload cannot change how later payloads decode (the record ids it defines)', async () => {
+    // One payload defining every one-byte record id (0x40–0x7f) with a decoy field list.
+    const decoys = [0xdc, 0, 64].concat(
+      ...Array.from({ length: 64 }, (_, i) => [
+        0xd4,
+        0x72,
+        0x40 + i,
+        0x91,
+        0xa4,
+        ...Buffer.from('evil'),
+        0x01,
+      ]),
+    )
+    await h.writeRaw('hostile:decoy', envelope(new Uint8Array(decoys)))
+    const reader = h.open({ l1: false })
+    expect(await reader.get('decoy')).toHaveLength(64)
+    const writer = h.open()
+    const shapes = Array.from({ length: 40 }, (_, i) => ({ [`field${i}`]: i, nested: { a: [i], b: 'x' } }))
+    for (const [i, shape] of shapes.entries()) await writer.set(`shape${i}`, shape)
+    for (const [i, shape] of shapes.entries()) {
+      expect(await reader.get(`shape${i}`)).toEqual(shape)
+      expect(await reader.get('decoy')).toHaveLength(64) // interleaved: decoys again before the next read
+    }
+    await Promise.all([reader.close(), writer.close()])
+  })
 
   it('random bytes after a valid header: a value or a miss, never a crash or a hang', async () => {
     await fc.assert(
