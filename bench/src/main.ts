@@ -12,6 +12,7 @@ import { memory } from './scenarios/memory.js'
 import { remoteHit } from './scenarios/remote-hit.js'
 import { serializers } from './scenarios/serializer.js'
 import { staleSetCost } from './scenarios/stale-set-cost.js'
+import { staleSetTrials } from './scenarios/stale-set-trials.js'
 import { stampede } from './scenarios/stampede.js'
 
 /** Scenario settings; `--quick` shrinks every time budget so a try-out ends in under a minute. */
@@ -32,6 +33,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['cluster-get-many', (s) => clusterGetMany(s.throughput)],
   ['stampede', (s) => stampede(s.quick ? 1 : 3)],
   ['stale-set-cost', (s) => staleSetCost(s.throughput)],
+  ['stale-set-trials', () => staleSetTrials()],
   ['memory', (s) => memory(s.quick ? 20_000 : 100_000)],
   ['serializer', (s) => serializers(s.throughput)],
   [
