@@ -9,7 +9,6 @@ import {
   DEFAULT_MAX_VALUE_BYTES,
   encodeValue,
   limitSerializer,
-  oversizedValue,
   resolveSerializer,
   type SerializerOption,
 } from './serializers/serializer.js'
@@ -204,9 +203,6 @@ function createL1(option: CacheOptions['l1']): LocalCache | undefined {
   return new LocalCache({ max, ttlMs, maxBytes })
 }
 
-/** VALUE_TOO_LARGE errors of loads already reported (callers sharing one load share its error). */
-const reportedOversized = new WeakSet<TierCacheError>()
-
 class CacheHandle implements Cache {
   readonly #scope: NamespaceScope
   readonly #engine: TwoTierEngine
@@ -357,23 +353,7 @@ class CacheHandle implements Cache {
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
       return entry.value as T
     }
-    try {
-      return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
-    } catch (error) {
-      // The loader's value was too large to cache: the caller still gets it (the cache is an optimisation),
-      // reported once per load as an `error` event. Concurrent callers share the one error and value.
-      const tooLarge = oversizedValue(error)
-      if (tooLarge === undefined) throw error
-      this.#reportOversized(error as TierCacheError, key)
-      return tooLarge.value as T
-    }
-  }
-
-  #reportOversized(error: TierCacheError, key: string): void {
-    if (reportedOversized.has(error)) return
-    reportedOversized.add(error)
-    if (this.#engine.events.has('error'))
-      this.#engine.events.emit('error', { operation: 'getOrSet', error, key, namespace: this.#scope.path })
+    return (await this.#engine.getOrSet(this.#scope, key, loader, load)) as T
   }
 
   delete(keys: string | readonly string[]): Promise<InvalidationResult> {

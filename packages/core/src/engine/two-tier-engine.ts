@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { isFatalError, TierCacheError } from '../errors.js'
+import { isFatalError, isTierCacheError, TierCacheError } from '../errors.js'
 import { CacheEmitter, type StaleReason } from '../events.js'
 import { RESERVED_PREFIX } from '../keys.js'
 import { FenceLayout } from '../keyspace/fences.js'
@@ -313,7 +313,16 @@ export class TwoTierEngine {
     const value = outcome.value
     // A joined loader's value is cached by the caller that started it.
     if (value === undefined || joined !== undefined) return value
-    const payload = encodeValue(this.serializer, value)
+    let payload: Uint8Array
+    try {
+      payload = encodeValue(this.serializer, value)
+    } catch (error) {
+      // Too large to cache (maxValueBytes): the caller still gets its value, uncached, reported once per load.
+      // Anything else the serializer refuses is a programming error and stays loud.
+      if (!isTierCacheError(error, 'VALUE_TOO_LARGE')) throw error
+      this.#emitError('getOrSet', error, key, scope)
+      return value
+    }
     const write = this.#cacheLoaded(
       scope,
       fullKey,

@@ -188,8 +188,6 @@ export const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024
 
 /** A limited serializer → the serializer it wraps (so encodeValue knows the msgpack checks apply). */
 const limitedInner = new WeakMap<Serializer, Serializer>()
-/** A VALUE_TOO_LARGE error → the value that was too large, so `getOrSet` can still return a loaded value. */
-const oversized = new WeakMap<TierCacheError, { readonly value: unknown }>()
 
 /**
  * The serializer with a size bound: an encoding longer than `maxBytes` is VALUE_TOO_LARGE, and stored bytes
@@ -206,7 +204,6 @@ export function limitSerializer(serializer: Serializer, maxBytes: number): Seria
           'VALUE_TOO_LARGE',
           `the value is ${bytes.length} bytes encoded, the limit is ${maxBytes} (maxValueBytes)`,
         )
-        oversized.set(error, { value })
         throw error
       }
       return bytes
@@ -222,9 +219,4 @@ export function limitSerializer(serializer: Serializer, maxBytes: number): Seria
   }
   limitedInner.set(limited, serializer)
   return limited
-}
-
-/** The value a VALUE_TOO_LARGE error was raised for (held only as long as the error is). */
-export function oversizedValue(error: unknown): { readonly value: unknown } | undefined {
-  return error instanceof TierCacheError ? oversized.get(error) : undefined
 }
