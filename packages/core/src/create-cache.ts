@@ -236,6 +236,21 @@ class CacheHandle implements Cache {
     return this.#scope.path
   }
 
+  /** `TierCache(namespace 'billing', redis://:***@10.0.0.1:6379)`: what the cache is, never its secrets. */
+  toString(): string {
+    const store = this.#engine.store as { readonly label?: unknown; readonly kind: string }
+    const where = typeof store.label === 'string' ? store.label : `${store.kind} store`
+    return `TierCache(${this.#scope.path === '' ? 'no namespace' : `namespace '${this.#scope.path}'`}, ${where})`
+  }
+
+  toJSON(): string {
+    return this.toString()
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString()
+  }
+
   #fullKey(key: string): string {
     const prefix = this.#scope.prefix
     if (prefix === '') return key

@@ -224,3 +224,19 @@ describe('a store whose adapter is missing', () => {
     await expect(cache.getMany(['m'])).rejects.toBe(error)
   })
 })
+
+describe('describing a cache', () => {
+  it('String, JSON and inspect name the namespace and the store, with credentials masked', async () => {
+    const { inspect } = await import('node:util')
+    const cache = createCache({ store: 'redis://app:S3cr3t@127.0.0.1:1/0', namespace: 'billing' })
+    try {
+      expect(String(cache)).toBe("TierCache(namespace 'billing', redis://app:***@127.0.0.1:1/0)")
+      expect(String(cache.namespace('eu'))).toContain("namespace 'billing:eu'")
+      expect(JSON.stringify({ cache })).not.toContain('S3cr3t')
+      expect(inspect(cache)).toBe(String(cache))
+      expect(String(createCache())).toBe('TierCache(no namespace, memory store)')
+    } finally {
+      await cache.close()
+    }
+  })
+})

@@ -151,6 +151,10 @@ class LazyStore implements RemoteStore {
   readonly #adapter: string
   readonly #config: StoreConfig
   readonly #label: string
+  /** The store as the user named it, credentials masked (`redis://:***@host:6379`): for `String(cache)`. */
+  get label(): string {
+    return this.#label
+  }
   readonly #listeners = new Set<StoreListener>()
   readonly #subscriptions = new Map<
     symbol,
