@@ -2,7 +2,7 @@ import { type Cache, createCache, parseStoreUrl } from '@tiercache/core'
 import { createStore } from '@tiercache/sentinel'
 import { redisBinary, type SentinelTopology, startSentinel } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeStaleSetRace, freshKey, withoutBus } from './stale-set-race.js'
+import { describeStaleSetRace, freshKey, latch, withoutBus } from './stale-set-race.js'
 
 const bin = redisBinary()
 
@@ -34,25 +34,19 @@ describe.skipIf(!bin.available)(`Redis Sentinel (${bin.reason ?? bin.binary})`, 
     try {
       const key = freshKey('failover')
       const db = { value: 'old' }
-      let entered!: () => void
-      const inLoader = new Promise<void>((resolve) => {
-        entered = resolve
-      })
-      let release!: () => void
-      const released = new Promise<void>((resolve) => {
-        release = resolve
-      })
+      const entered = latch()
+      const release = latch()
       const loading = a.getOrSet(
         key,
         async () => {
           const read = db.value
-          entered()
-          await released
+          entered.open()
+          await release.wait
           return read
         },
         { ttl: '5m' },
       )
-      await inLoader
+      await entered.wait
       db.value = 'new'
       expect(await b.delete(key)).toEqual({ status: 'applied' })
 
@@ -62,7 +56,7 @@ describe.skipIf(!bin.available)(`Redis Sentinel (${bin.reason ?? bin.binary})`, 
       expect(promoted.port).not.toBe(old.port)
       // A's connection follows the sentinels to the new master before its loader finishes.
       await a.ready()
-      release()
+      release.open()
       expect(await loading).toBe('old')
 
       const fresh = createCache({ store: topo.url, namespace })

@@ -32,7 +32,7 @@ export function withoutBus(store: RemoteStore): RemoteStore {
 }
 
 /** A promise with its resolve: the loader waits on it. */
-function latch(): { wait: Promise<void>; open: () => void } {
+export function latch(): { wait: Promise<void>; open: () => void } {
   let open!: () => void
   const wait = new Promise<void>((resolve) => {
     open = resolve

@@ -8,6 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '../..')
+
+/**
+ * pnpm as this test was started: `pnpm test` sets npm_execpath to pnpm's own script; run directly (e.g.
+ * `npx vitest`) on a machine without a global pnpm, the pinned pnpm through npx, as the README does.
+ */
+const pnpm: readonly [string, readonly string[]] = /pnpm/.test(process.env.npm_execpath ?? '')
+  ? [process.execPath, [process.env.npm_execpath!]]
+  : ['npx', ['-y', 'pnpm@10.34.9']]
 const PACKAGES = ['core', 'redis', 'sentinel', 'cluster', 'testkit']
 
 /**
@@ -25,7 +33,9 @@ describe.skipIf(!redisBinary().available)('packed tarballs install and run in a 
     const tarballs = join(app, 'tarballs')
     await mkdir(tarballs)
     for (const name of PACKAGES) {
-      await run('pnpm', ['pack', '--pack-destination', tarballs], { cwd: join(root, 'packages', name) })
+      await run(pnpm[0], [...pnpm[1], 'pack', '--pack-destination', tarballs], {
+        cwd: join(root, 'packages', name),
+      })
     }
     const files = await readdir(tarballs)
     const dependencies: Record<string, string> = {}
