@@ -34,6 +34,7 @@ describe('cacheOptionsFromEnv', () => {
       TIERCACHE_SERIALIZER: 'json',
       TIERCACHE_MAX_KEY_BYTES: '1024',
       TIERCACHE_MAX_VALUE_BYTES: '1048576',
+      TIERCACHE_FENCE_TTL: '5m',
     })
     expect(options).toEqual({
       store: 'redis://cache.internal:6380/2',
@@ -45,6 +46,7 @@ describe('cacheOptionsFromEnv', () => {
       serializer: 'json',
       maxKeyBytes: 1024,
       maxValueBytes: 1_048_576,
+      fenceTtl: 300_000,
     })
   })
 
@@ -92,6 +94,7 @@ describe('cacheOptionsFromEnv', () => {
       [{ TIERCACHE_URL: 'not a url' }, 'INVALID_URL', 'TIERCACHE_URL'],
       [{ TIERCACHE_TTL: '5 minutes' }, 'INVALID_TTL', 'TIERCACHE_TTL'],
       [{ TIERCACHE_TTL: '0' }, 'INVALID_TTL', 'TIERCACHE_TTL'],
+      [{ TIERCACHE_FENCE_TTL: 'never' }, 'INVALID_TTL', 'TIERCACHE_FENCE_TTL'],
       [{ TIERCACHE_GRACE: 'forever' }, 'INVALID_DURATION', 'TIERCACHE_GRACE'],
       [{ TIERCACHE_HARD_TIMEOUT: '-1s' }, 'INVALID_DURATION', 'TIERCACHE_HARD_TIMEOUT'],
       [{ TIERCACHE_L1_MAX: '1e4' }, 'INVALID_OPTION', 'TIERCACHE_L1_MAX'],
@@ -144,6 +147,7 @@ describe('cacheOptionsFromEnv', () => {
         'SERIALIZER',
         'MAX_KEY_BYTES',
         'MAX_VALUE_BYTES',
+        'FENCE_TTL',
       ].sort(),
     )
   })

@@ -25,6 +25,7 @@ export const ENV_VARIABLES = {
   SERIALIZER: 'msgpack (default) or json',
   MAX_KEY_BYTES: 'longest key in UTF-8 bytes (default 4096)',
   MAX_VALUE_BYTES: 'largest encoded value in bytes (default 16777216, 16 MiB)',
+  FENCE_TTL: "how long invalidation fences live; longer loads are not cached (default '1m')",
 } as const
 
 export type EnvVariable = keyof typeof ENV_VARIABLES
@@ -61,6 +62,9 @@ export function cacheOptionsFromEnv(
   const grace = read('GRACE')
   if (grace !== undefined)
     options.grace = check(prefix, 'GRACE', grace, (v) => parseDuration(v, prefix + 'GRACE'))
+  const fenceTtl = read('FENCE_TTL')
+  if (fenceTtl !== undefined)
+    options.fenceTtl = check(prefix, 'FENCE_TTL', fenceTtl, (v) => parseTtl(v, prefix + 'FENCE_TTL'))
 
   const timeouts: LoaderTimeouts = {}
   const soft = read('SOFT_TIMEOUT')
