@@ -1,5 +1,5 @@
 import { createStore } from '@tiercache/cluster'
-import { type Cache, createCache, parseStoreUrl } from '@tiercache/core'
+import { createCache, parseStoreUrl } from '@tiercache/core'
 import {
   type ClusterTopology,
   command,
@@ -9,7 +9,7 @@ import {
   startCluster,
 } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeStaleSetRace, freshKey, latch, withoutBus } from './stale-set-race.js'
+import { describeStaleSetRace, raceAcrossFailover } from './stale-set-race.js'
 
 const bin = redisBinary()
 
@@ -43,47 +43,16 @@ describe.skipIf(!bin.available)(`Redis Cluster (${bin.reason ?? bin.binary})`, (
   // test lets the replicas catch up after the delete (what `consistency: 'replicated'` does on Sentinel);
   // then the key's master dies before the loader's write, which lands on the promoted replica.
   it("a failover in the middle of the race: the loader that read its fences on the key's old master cannot write on the promoted replica", async () => {
-    const namespace = `failover-race-${process.pid}`
-    const a = createCache({ store: topo.url, namespace })
-    // The invalidator's bus is held back, so only the promoted replica's fences can refuse A's write.
-    const bStore = createStore({ url: topo.url, parsed: parseStoreUrl(topo.url) })
-    const b = createCache({ store: withoutBus(bStore), namespace })
-    const caches: Cache[] = [a, b]
-    try {
-      const key = freshKey('failover')
-      const master = await topo.masterForSlot(keySlot(`${namespace}:${key}`))
-      const db = { value: 'old' }
-      const entered = latch()
-      const release = latch()
-      const loading = a.getOrSet(
-        key,
-        async () => {
-          const read = db.value
-          entered.open()
-          await release.wait
-          return read
-        },
-        { ttl: '5m' },
-      )
-      await entered.wait
-      db.value = 'new'
-      expect(await b.delete(key)).toEqual({ status: 'applied' })
-      await replicated(master)
-
-      await topo.kill(master)
-      const promoted = await topo.waitForFailover({ from: master, timeoutMs: 30_000 })
-      expect(promoted.port).not.toBe(master.port)
-      release.open()
-      expect(await loading).toBe('old')
-
-      const fresh = createCache({ store: topo.url, namespace })
-      caches.push(fresh)
-      expect(await fresh.get(key)).toBeUndefined()
-      expect(await a.get(key)).toBeUndefined()
-      expect(await fresh.getOrSet(key, () => db.value)).toBe('new')
-    } finally {
-      await Promise.all(caches.map((cache) => cache.close()))
-      await bStore.close()
-    }
+    await raceAcrossFailover({
+      cache: (namespace, store) => createCache({ store: store ?? topo.url, namespace }),
+      invalidatorStore: () => createStore({ url: topo.url, parsed: parseStoreUrl(topo.url) }),
+      failover: async (fullKey) => {
+        const master = await topo.masterForSlot(keySlot(fullKey))
+        await replicated(master)
+        await topo.kill(master)
+        const promoted = await topo.waitForFailover({ from: master, timeoutMs: 30_000 })
+        expect(promoted.port).not.toBe(master.port)
+      },
+    })
   }, 90_000)
 })

@@ -1,4 +1,4 @@
-import type { Cache, CacheOptions, RemoteStore } from '@tiercache/core'
+import type { Cache, CacheOptions, GetOrSetOptions, RemoteStore } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
 
 /**
@@ -40,6 +40,69 @@ export function latch(): { wait: Promise<void>; open: () => void } {
   return { wait, open }
 }
 
+/** A getOrSet whose loader reads `db.value`, says it `entered`, then waits until `release()`. */
+export function latchedLoad(
+  cache: Cache,
+  key: string,
+  db: { value: string },
+  options?: GetOrSetOptions,
+): { entered: Promise<void>; release: () => void; loading: Promise<string> } {
+  const entered = latch()
+  const release = latch()
+  const loading = cache.getOrSet(
+    key,
+    async () => {
+      const read = db.value
+      entered.open()
+      await release.wait
+      return read
+    },
+    options,
+  )
+  return { entered: entered.wait, release: release.open, loading }
+}
+
+/**
+ * The forced race with a failover in the middle: A's loader reads the old value, B — whose bus is held back,
+ * so only the remote tier can refuse A's write — deletes the key, then `failover` moves the key's master
+ * (after making sure the delete reached the replicas), then A's loader finishes. A's caller gets the old
+ * value; neither A, B nor a fresh instance may serve it, and the next load is the new value.
+ */
+export async function raceAcrossFailover(setup: {
+  cache(namespace: string, store?: RemoteStore): Cache
+  /** The invalidator's own store (a new connection). */
+  invalidatorStore(): RemoteStore
+  /** Kills the master of `fullKey` and waits for its replacement; `a` is the loader's cache. */
+  failover(fullKey: string, a: Cache): Promise<void>
+}): Promise<void> {
+  const namespace = `failover-race-${process.pid}`
+  const a = setup.cache(namespace)
+  const bStore = setup.invalidatorStore()
+  const b = setup.cache(namespace, withoutBus(bStore))
+  const caches: Cache[] = [a, b]
+  try {
+    const key = freshKey('failover')
+    const db = { value: 'old' }
+    const load = latchedLoad(a, key, db, { ttl: '5m' })
+    await load.entered
+    db.value = 'new'
+    expect(await b.delete(key)).toEqual({ status: 'applied' })
+    await setup.failover(`${namespace}:${key}`, a)
+    load.release()
+    expect(await load.loading).toBe('old')
+
+    const fresh = setup.cache(namespace)
+    caches.push(fresh)
+    expect(await fresh.get(key)).toBeUndefined()
+    expect(await b.get(key)).toBeUndefined()
+    expect(await a.get(key)).toBeUndefined()
+    expect(await fresh.getOrSet(key, () => db.value)).toBe('new')
+  } finally {
+    await Promise.all(caches.map((cache) => cache.close()))
+    await bStore.close()
+  }
+}
+
 let counter = 0
 /** A fresh key per test (the stores are shared by the whole file). */
 export function freshKey(label: string): string {
@@ -72,26 +135,15 @@ async function race(
     const key = freshKey('k')
     const tag = `t-${key}`
     const db = { value: 'old' }
-    const entered = latch()
-    const release = latch()
-    const loading = aUsers.getOrSet(
-      key,
-      async () => {
-        const read = db.value
-        entered.open()
-        await release.wait
-        return read
-      },
-      { tags: [tag], ttl: '1m' },
-    )
-    await entered.wait
+    const { entered, release, loading } = latchedLoad(aUsers, key, db, { tags: [tag], ttl: '1m' })
+    await entered
     db.value = 'new'
     const unrelated = options.unrelated === true
     if (invalidation === 'delete') await bUsers.delete(unrelated ? `${key}-other` : key)
     else if (invalidation === 'tag') await bUsers.invalidateTags(unrelated ? `${tag}-other` : tag)
     else if (invalidation === 'clear') await (unrelated ? b.namespace('orders') : bUsers).clear()
     else await (unrelated ? target.cache({ namespace: `${namespace}-other` }) : b).clear()
-    release.open()
+    release()
     const returned = await loading
     const fresh = target.cache({ namespace })
     closers.push(fresh)

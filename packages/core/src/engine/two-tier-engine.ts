@@ -269,24 +269,16 @@ export class TwoTierEngine {
       }
       throw error
     }
+    // Caches what this call's loader returned, with what was read before it ran (stamps, fences, epochs).
+    const cacheLoaded = (value: unknown, payload: Uint8Array | undefined) =>
+      this.#cacheLoaded(scope, fullKey, key, value, options, generations, { epoch, clears }, payload, guard)
     if (outcome.kind !== 'value' && joined === undefined) {
       // The loader keeps running; when it finishes, its value is cached (unless invalidated meanwhile).
       const background = { pending: outcome.pending, epoch, clears }
       this.#background.set(fullKey, background)
       outcome.pending
         .then(
-          (value) =>
-            this.#cacheLoaded(
-              scope,
-              fullKey,
-              key,
-              value,
-              options,
-              generations,
-              { epoch, clears },
-              undefined,
-              guard,
-            ).catch(() => undefined),
+          (value) => cacheLoaded(value, undefined).catch(() => undefined),
           (error: unknown) => {
             if (this.events.has('loaderError'))
               this.events.emit('loaderError', { key, namespace: scope.path, error })
@@ -323,17 +315,7 @@ export class TwoTierEngine {
       this.#emitError('getOrSet', error, key, scope)
       return value
     }
-    const write = this.#cacheLoaded(
-      scope,
-      fullKey,
-      key,
-      value,
-      options,
-      generations,
-      { epoch, clears },
-      payload,
-      guard,
-    )
+    const write = cacheLoaded(value, payload)
     // A call pays at most one remote timeout: after a failed read, the write-back goes on in the background.
     if (remote.kind === 'unavailable') write.catch(() => undefined)
     else await write
