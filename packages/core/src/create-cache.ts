@@ -263,6 +263,17 @@ class CacheHandle implements Cache {
     return full
   }
 
+  /**
+   * The L1 entry of `key` if fresh. Only the key's type is checked first: a key found in L1 passed the full
+   * `assertKey` when it was written (same cache, same limits), so the rest of the check — byte length, lone
+   * surrogates (a ~10 ns builtin call, 8% of an L1 hit), reserved prefix — runs only on a miss, and a bad key
+   * (never in L1) is still refused on every call.
+   */
+  #l1Hit(key: string): L1Entry | undefined {
+    if (typeof key !== 'string' || key.length === 0) assertKey(key, this.#defaults.maxKeyBytes)
+    return this.#engine.freshL1(this.#fullKey(key))
+  }
+
   #assertOpen(): void {
     if (this.#closed || this.#engine.closed) throw new TierCacheError('CLOSED', 'the cache was closed')
   }
@@ -278,10 +289,10 @@ class CacheHandle implements Cache {
     let entry: L1Entry | undefined
     try {
       this.#assertOpen()
-      assertKey(key, this.#defaults.maxKeyBytes)
       // The L1 hit: one lookup, one comparison, no allocation beyond the returned promise.
-      entry = this.#engine.freshL1(this.#fullKey(key))
-      if (entry !== undefined && this.#engine.events.has('hit'))
+      entry = this.#l1Hit(key)
+      if (entry === undefined) assertKey(key, this.#defaults.maxKeyBytes)
+      else if (this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
     } catch (error) {
       return Promise.reject(error)
@@ -357,13 +368,13 @@ class CacheHandle implements Cache {
 
   async #getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     this.#assertOpen()
-    assertKey(key, this.#defaults.maxKeyBytes)
     // Validated before the L1 lookup: bad input must fail on every call, not only on the first miss.
     if (typeof loader !== 'function')
       throw new TierCacheError('INVALID_OPTION', 'getOrSet needs a loader function')
     const load = this.#load(options)
-    const entry = this.#engine.freshL1(this.#fullKey(key))
-    if (entry !== undefined) {
+    const entry = this.#l1Hit(key)
+    if (entry === undefined) assertKey(key, this.#defaults.maxKeyBytes)
+    else {
       if (this.#engine.events.has('hit'))
         this.#engine.events.emit('hit', { key, namespace: this.#scope.path, tier: 'l1' })
       return entry.value as T

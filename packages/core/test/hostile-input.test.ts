@@ -1,22 +1,6 @@
 import { createCache, MemoryStore, TierCacheError } from '@tiercache/core'
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  cacheOptionsArbitrary,
-  checkCacheOptions,
-  checkCallOptions,
-  checkCrafted,
-  checkDistinctKeys,
-  checkKey,
-  checkRandomPayload,
-  checkValue,
-  craftedPayloads,
-  envelope,
-  keyArbitrary,
-  optionsArbitrary,
-  type RawHarness,
-  valueArbitrary,
-} from './support/hostile-input.js'
+import { describeHostileProperties, envelope, type RawHarness } from './support/hostile-input.js'
 
 // Hostile keys, values and options against the embedded store: every case round-trips exactly through a
 // fresh cache instance or is refused with a TierCacheError code, the store left as it was. The same
@@ -34,70 +18,7 @@ function harness(runs: number): RawHarness {
 
 describe('hostile input on memory://', () => {
   const h = harness(100)
-
-  it('keys: any string (lone surrogates, separators, braces, over/under the limit) or a refusal', async () => {
-    await fc.assert(
-      fc.asyncProperty(keyArbitrary, (key) => checkKey(h, key)),
-      { numRuns: h.runs },
-    )
-  })
-
-  it('two different keys never share an entry', async () => {
-    const key = fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 4 }),
-      fc.constantFrom('\ud800', '\udc00', '\ufffd'),
-    )
-    await fc.assert(
-      fc.asyncProperty(key, key, (a, b) => checkDistinctKeys(h, a, b)),
-      { numRuns: h.runs },
-    )
-  })
-
-  it('values (msgpack): stored exactly or SERIALIZE_FAILED / VALUE_TOO_LARGE, never half-written', async () => {
-    await fc.assert(
-      fc.asyncProperty(valueArbitrary, (make) => checkValue(h, make)),
-      { numRuns: h.runs },
-    )
-  })
-
-  it('values (json): stored as JSON would give them back, or refused', async () => {
-    await fc.assert(
-      fc.asyncProperty(valueArbitrary, (make) =>
-        checkValue(h, make, { serializer: 'json' }, (value) => JSON.parse(JSON.stringify(value))),
-      ),
-      { numRuns: h.runs },
-    )
-  })
-
-  it('a 10 MB string round-trips; a value over maxValueBytes is refused', async () => {
-    await checkValue(h, () => 'ü'.repeat(5 * 1024 * 1024))
-    await checkValue(h, () => 'x'.repeat(10 * 1024 * 1024), { maxValueBytes: 1024 * 1024 })
-  })
-
-  it('per-call options of any type: accepted or refused at the call', async () => {
-    await fc.assert(
-      fc.asyncProperty(optionsArbitrary, (options) => checkCallOptions(h, options)),
-      { numRuns: h.runs },
-    )
-  })
-
-  it('createCache options of any type: a working cache or a TierCacheError', async () => {
-    await fc.assert(
-      fc.asyncProperty(cacheOptionsArbitrary, (options) => checkCacheOptions(h, options)),
-      { numRuns: h.runs },
-    )
-  })
-})
-
-describe('crafted stored bytes on memory:// (someone else wrote the key)', () => {
-  const h = harness(200)
-
-  it.each(craftedPayloads.map((crafted) => [crafted.name, crafted] as const))(
-    '%s',
-    async (_name, crafted) => {
-      await checkCrafted(h, crafted)
-    },
-  )
+  describeHostileProperties('memory://', () => h)
 
   it('a crafted payload cannot change how later payloads decode (the record ids it defines)', async () => {
     // One payload defining every one-byte record id (0x40–0x7f) with a decoy field list.
@@ -123,17 +44,6 @@ describe('crafted stored bytes on memory:// (someone else wrote the key)', () =>
       expect(await reader.get('decoy')).toHaveLength(64) // interleaved: decoys again before the next read
     }
     await Promise.all([reader.close(), writer.close()])
-  })
-
-  it('random bytes after a valid header: a value or a miss, never a crash or a hang', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.uint8Array({ maxLength: 64 }),
-        fc.constantFrom('msgpack', 'json' as const),
-        (payload, serializer) => checkRandomPayload(h, payload, serializer),
-      ),
-      { numRuns: h.runs },
-    )
   })
 })
 

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util'
 import { type Cache, type CacheOptions, type ErrorCode, parseTtl, TierCacheError } from '@tiercache/core'
 import fc from 'fast-check'
-import { expect } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 /**
  * Hostile-input properties shared by the memory:// test (packages/core/test/hostile-input.test.ts) and the
@@ -810,5 +810,92 @@ export async function checkRandomPayload(
     await harness.writeRaw(`${harness.prefix}random`, envelope(payload))
     const outcome = await settle(() => open({ serializer, l1: false }).get('random'))
     expect(outcome.ok).toBe(true)
+  })
+}
+
+/**
+ * The hostile-input properties as tests, for one store: `harness()` is read when the tests run (a real
+ * server's harness is built in a beforeAll). Store-specific extras stay in the calling file.
+ */
+export function describeHostileProperties(store: string, harness: () => RawHarness): void {
+  it(`keys: any string (lone surrogates, separators, braces, over/under the limit) or a refusal; what is accepted reads back through ${store}`, async () => {
+    const h = harness()
+    await fc.assert(
+      fc.asyncProperty(keyArbitrary, (key) => checkKey(h, key)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('two different keys never share an entry (UTF-8 would merge lone surrogates into U+FFFD)', async () => {
+    const h = harness()
+    const key = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 4 }),
+      fc.constantFrom('\ud800', '\udc00', '\ufffd', 'a\ud800', 'a\ufffd'),
+    )
+    await fc.assert(
+      fc.asyncProperty(key, key, (a, b) => checkDistinctKeys(h, a, b)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('values (msgpack): stored exactly or SERIALIZE_FAILED / VALUE_TOO_LARGE, never half-written', async () => {
+    const h = harness()
+    await fc.assert(
+      fc.asyncProperty(valueArbitrary, (make) => checkValue(h, make)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('values (json): stored as JSON would give them back, or refused', async () => {
+    const h = harness()
+    await fc.assert(
+      fc.asyncProperty(valueArbitrary, (make) =>
+        checkValue(h, make, { serializer: 'json' }, (value) => JSON.parse(JSON.stringify(value))),
+      ),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('a 10 MB string round-trips; a value over maxValueBytes is refused', async () => {
+    const h = harness()
+    await checkValue(h, () => 'ü'.repeat(5 * 1024 * 1024))
+    await checkValue(h, () => 'x'.repeat(10 * 1024 * 1024), { maxValueBytes: 1024 * 1024 })
+  })
+
+  it('per-call options of any type: accepted (the store takes the expiry) or refused at the call', async () => {
+    const h = harness()
+    await fc.assert(
+      fc.asyncProperty(optionsArbitrary, (options) => checkCallOptions(h, options)),
+      { numRuns: h.runs },
+    )
+  })
+
+  it('createCache options of any type: a working cache or a TierCacheError', async () => {
+    const h = harness()
+    await fc.assert(
+      fc.asyncProperty(cacheOptionsArbitrary, (options) => checkCacheOptions(h, options)),
+      { numRuns: h.runs },
+    )
+  })
+
+  describe('crafted stored bytes (someone else wrote the key)', () => {
+    it.each(craftedPayloads.map((crafted) => [crafted.name, crafted] as const))(
+      '%s',
+      async (_name, crafted) => {
+        await checkCrafted(harness(), crafted)
+      },
+    )
+
+    it('random bytes after a valid header: a value or a miss, never a crash or a hang', async () => {
+      const h = harness()
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ maxLength: 64 }),
+          fc.constantFrom('msgpack' as const, 'json' as const),
+          (payload, serializer) => checkRandomPayload(h, payload, serializer),
+        ),
+        { numRuns: Math.max(h.runs, 50) },
+      )
+    })
   })
 }
