@@ -1,5 +1,12 @@
 import { type Cache, createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
-import { aclAuthFailures, type ClusterTopology, redisBinary, startCluster } from '@tiercache/testkit'
+import {
+  aclAuthFailures,
+  type ClusterTopology,
+  redisBinary,
+  startCluster,
+  TIERCACHE_ACL_COMMANDS,
+  TIERCACHE_CLUSTER_ACL_COMMANDS,
+} from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const bin = redisBinary()
@@ -18,9 +25,7 @@ describe.skipIf(!bin.available)(`cluster ACL users, live (${bin.reason ?? bin.bi
   const narrow = {
     name: 'narrow',
     password: 'narrow-pw',
-    rules:
-      '~app:* &app:* -@all +hello +auth +client|setname +ping +info +quit +get +mget +set +unlink +scan +incr ' +
-      '+pexpire +eval +evalsha +publish +subscribe +unsubscribe +cluster|slots +cluster|info',
+    rules: `~app:* &app:* -@all ${TIERCACHE_ACL_COMMANDS} ${TIERCACHE_CLUSTER_ACL_COMMANDS}`,
   }
 
   beforeAll(async () => {

@@ -1,12 +1,15 @@
 import { createCache, isTierCacheError } from '@tiercache/core'
-import { aclAuthFailures, redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
+import {
+  aclAuthFailures,
+  redisBinary,
+  type StandaloneTopology,
+  startStandalone,
+  TIERCACHE_ACL_COMMANDS,
+} from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
 const bin = redisBinary()
-/** The commands docs/security.md lists for a standalone (and Sentinel data-node) ACL user. */
-const NARROW_COMMANDS =
-  '+hello +auth +client|setname +ping +info +quit +get +mget +set +unlink +scan +incr +pexpire +eval +evalsha +publish +subscribe +unsubscribe'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
@@ -17,7 +20,7 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
       users: [
         { name: 'billing', password: 'bpw', rules: '~billing:* &billing:* +@all' },
         // the least-privilege rule docs/security.md gives: only the commands tiercache sends
-        { name: 'narrow', password: 'npw', rules: `~billing:* &billing:* -@all ${NARROW_COMMANDS}` },
+        { name: 'narrow', password: 'npw', rules: `~billing:* &billing:* -@all ${TIERCACHE_ACL_COMMANDS}` },
       ],
     })
   })

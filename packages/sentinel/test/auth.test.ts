@@ -1,5 +1,11 @@
 import { createCache, isTierCacheError, type TierCacheError } from '@tiercache/core'
-import { aclAuthFailures, redisBinary, type SentinelTopology, startSentinel } from '@tiercache/testkit'
+import {
+  aclAuthFailures,
+  redisBinary,
+  type SentinelTopology,
+  startSentinel,
+  TIERCACHE_ACL_COMMANDS,
+} from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readyOutcome } from './support/ready-outcome.js'
 
@@ -12,13 +18,15 @@ describe.skipIf(!bin.available)(
   () => {
     let topo: SentinelTopology
     const app = { name: 'app', password: 'apw', rules: '~app:* &app:* +@all' }
+    // the least-privilege rule of docs/security.md on the data nodes (the sentinels have their own password)
+    const narrow = { name: 'narrow', password: 'npw', rules: `~app:* &app:* -@all ${TIERCACHE_ACL_COMMANDS}` }
     beforeAll(async () => {
       topo = await startSentinel({
         replicas: 1,
         sentinels: 1,
         password: 'pw',
         sentinelPassword: 'spw',
-        users: [app],
+        users: [app, narrow],
       })
     })
     afterAll(async () => {
@@ -27,27 +35,37 @@ describe.skipIf(!bin.available)(
     const sentinelHosts = () => topo.sentinels.map((s) => `${s.host}:${s.port}`).join(',')
     const url = (auth: string, query: string) => `redis+sentinel://${auth}${sentinelHosts()}/mymaster${query}`
 
-    it('an ACL user limited to ~app:* &app:* on the data nodes plus the sentinel password: works, bus included', async () => {
-      const store = url('app:apw@', '?sentinelPassword=spw')
-      const a = createCache({ store, namespace: 'app' })
-      const b = createCache({ store, namespace: 'app' })
-      const errors: unknown[] = []
-      for (const c of [a, b]) c.on('error', (e) => errors.push(e.error))
-      try {
-        await Promise.all([a.ready(), b.ready()])
-        await a.set('inv:1', 1, { tags: ['t'] })
-        await sleep(30)
-        expect(await b.get('inv:1')).toBe(1)
-        expect((await a.invalidateTags(['t'])).status).toBe('applied')
-        const started = Date.now()
-        while ((await b.get('inv:1')) !== undefined && Date.now() - started < 1_000) await sleep(5)
-        expect(await b.get('inv:1')).toBeUndefined()
-        expect((await a.clear()).status).toBe('applied')
-        expect(errors).toEqual([])
-      } finally {
-        await Promise.all([a.close(), b.close()])
-      }
-    })
+    it.each([
+      ['an ACL user limited to ~app:* &app:*', 'app:apw@'],
+      ['a least-privilege user (the documented command list)', 'narrow:npw@'],
+    ])(
+      '%s on the data nodes plus the sentinel password: works, bus, tags, clear and fences included',
+      async (_name, auth) => {
+        const store = url(auth, '?sentinelPassword=spw')
+        const a = createCache({ store, namespace: 'app' })
+        const b = createCache({ store, namespace: 'app' })
+        const errors: unknown[] = []
+        for (const c of [a, b]) c.on('error', (e) => errors.push(e.error))
+        try {
+          await Promise.all([a.ready(), b.ready()])
+          await a.set('inv:1', 1, { tags: ['t'] })
+          await sleep(30)
+          expect(await b.get('inv:1')).toBe(1)
+          expect((await a.invalidateTags(['t'])).status).toBe('applied')
+          const started = Date.now()
+          while ((await b.get('inv:1')) !== undefined && Date.now() - started < 1_000) await sleep(5)
+          expect(await b.get('inv:1')).toBeUndefined()
+          // getOrSet reads the fences with MGET and writes through the fence script (EVALSHA); delete bumps one.
+          expect(await a.getOrSet('inv:2', () => 2)).toBe(2)
+          expect(await b.get('inv:2')).toBe(2)
+          expect((await a.delete('inv:2')).status).toBe('applied')
+          expect((await a.clear()).status).toBe('applied')
+          expect(errors).toEqual([])
+        } finally {
+          await Promise.all([a.close(), b.close()])
+        }
+      },
+    )
 
     it.each([
       [

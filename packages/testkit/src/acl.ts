@@ -19,3 +19,14 @@ export async function aclAuthFailures(
   }
   return total
 }
+
+/**
+ * The commands a tiercache cache sends to a standalone server or a Sentinel data node — the least-privilege
+ * list of docs/security.md, for `ACL SETUSER <user> on >pw ~N:* &N:* -@all <this>` (a test checks the doc
+ * shows the same list). Cluster adds {@link TIERCACHE_CLUSTER_ACL_COMMANDS}.
+ */
+export const TIERCACHE_ACL_COMMANDS =
+  '+hello +auth +client|setname +ping +info +quit +get +mget +set +unlink +scan +incr +pexpire +eval +evalsha +publish +subscribe +unsubscribe'
+
+/** What a Cluster node also needs: the slot map and the start-up diagnosis. */
+export const TIERCACHE_CLUSTER_ACL_COMMANDS = '+cluster|slots +cluster|info'

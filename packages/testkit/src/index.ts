@@ -1,4 +1,4 @@
-export { aclAuthFailures } from './acl.js'
+export { aclAuthFailures, TIERCACHE_ACL_COMMANDS, TIERCACHE_CLUSTER_ACL_COMMANDS } from './acl.js'
 export { type RedisBinaryInfo, redisBinary } from './binary.js'
 export { type ClusterOptions, type ClusterTopology, startCluster } from './cluster.js'
 export type { AclUser } from './data-node.js'
