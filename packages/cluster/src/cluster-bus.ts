@@ -1,5 +1,5 @@
 import type { BusMessage, BusSubscriber, InvalidationBus, StoreEvent } from '@tiercache/core'
-import { retryWithDeadline } from '@tiercache/redis'
+import { guardStreams, retryWithDeadline } from '@tiercache/redis'
 import { type Cluster, Redis } from 'ioredis'
 import type { ResolvedClusterOptions } from './options.js'
 
@@ -99,20 +99,24 @@ export class ClusterBus implements InvalidationBus {
       this.#scheduleReselect()
       return
     }
-    const connection = new Redis({
-      host: target.options.host,
-      port: target.options.port,
-      ...(this.#options.username !== undefined ? { username: this.#options.username } : {}),
-      ...(this.#options.password !== undefined ? { password: this.#options.password } : {}),
-      ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
-      connectTimeout: this.#options.connectTimeoutMs,
-      // The heartbeat needs a bounded PING; a reconnect goes to a freshly picked node instead.
-      commandTimeout: HEARTBEAT_MS,
-      retryStrategy: () => null,
-      autoResubscribe: false,
-      maxRetriesPerRequest: 0,
-      connectionName: 'tiercache-bus',
-    })
+    const connection = guardStreams(
+      new Redis({
+        host: target.options.host,
+        port: target.options.port,
+        ...(this.#options.username !== undefined ? { username: this.#options.username } : {}),
+        ...(this.#options.password !== undefined ? { password: this.#options.password } : {}),
+        ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
+        connectTimeout: this.#options.connectTimeoutMs,
+        // The heartbeat needs a bounded PING; a reconnect goes to a freshly picked node instead.
+        commandTimeout: HEARTBEAT_MS,
+        retryStrategy: () => null,
+        autoResubscribe: false,
+        maxRetriesPerRequest: 0,
+        connectionName: 'tiercache-bus',
+        // Connected below, once guarded and listened to (guardStreams wraps the connect).
+        lazyConnect: true,
+      }),
+    )
     this.#connection = connection
     connection.on('error', () => undefined)
     connection.on('end', () => {
@@ -136,6 +140,8 @@ export class ClusterBus implements InvalidationBus {
         () => this.#lost(),
       )
     })
+    // A failed connect ends the connection ('end' above picks another node).
+    connection.connect().catch(() => undefined)
   }
 
   #startHeartbeat(connection: Redis): void {

@@ -1,5 +1,5 @@
 import { TierCacheError } from '@tiercache/core'
-import { classifyRedisError, toFatalError } from '@tiercache/redis'
+import { classifyRedisError, guardStreams, toFatalError } from '@tiercache/redis'
 import { Redis } from 'ioredis'
 import type { ClusterNodeAddress, ResolvedClusterOptions } from './options.js'
 
@@ -71,20 +71,22 @@ export async function diagnoseCluster(
 
 async function askSeed(node: ClusterNodeAddress, options: ResolvedClusterOptions): Promise<SeedAnswer> {
   const name = `${node.host}:${node.port}`
-  const client = new Redis({
-    host: node.host,
-    port: node.port,
-    ...(options.username !== undefined ? { username: options.username } : {}),
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    ...(options.tls !== undefined ? { tls: options.tls } : {}),
-    connectTimeout: options.connectTimeoutMs,
-    commandTimeout: options.commandTimeoutMs,
-    lazyConnect: true,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectionName: 'tiercache-diagnose',
-  })
+  const client = guardStreams(
+    new Redis({
+      host: node.host,
+      port: node.port,
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      connectTimeout: options.connectTimeoutMs,
+      commandTimeout: options.commandTimeoutMs,
+      lazyConnect: true,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectionName: 'tiercache-diagnose',
+    }),
+  )
   let connectError: unknown
   client.on('error', (error) => {
     connectError ??= error

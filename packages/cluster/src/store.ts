@@ -17,6 +17,7 @@ import {
   defineFenceCommands,
   type FenceCommands,
   fencedSetArgs,
+  guardStreams,
   isNodeFailure,
   parseFencedRead,
   type QueuedInvalidation,
@@ -24,7 +25,7 @@ import {
   retryWithDeadline,
   toFatalError,
 } from '@tiercache/redis'
-import { Cluster } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import { ClusterBus } from './cluster-bus.js'
 import { diagnoseCluster, reason } from './diagnose.js'
 import { type ResolvedClusterOptions, resolveClusterOptions, toIoredisOptions } from './options.js'
@@ -115,6 +116,8 @@ export class ClusterStore implements RemoteStore {
     // Errors are diagnosed and reported through observe(); without a listener ioredis would print them.
     cluster.on('error', (error: unknown) => this.#onClientError(error))
     cluster.on('node error', (error: unknown, node: string) => this.#onClientError(error, node))
+    // Node connections are created lazily: guard each one before it opens its first socket.
+    cluster.on('+node', (redis: Redis) => guardStreams(redis))
     cluster.on('ready', () => {
       this.#diagnosis = undefined
       this.#watch.check()

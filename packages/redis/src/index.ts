@@ -2,6 +2,7 @@ import type { RemoteStore, StoreConfig } from '@tiercache/core'
 import { Redis } from 'ioredis'
 import { resolveStandaloneOptions } from './options.js'
 import { haltOnAuthFailure } from './resilience/classify.js'
+import { guardStreams } from './resilience/stream-guard.js'
 import { RedisStore } from './store.js'
 
 export type { RedisBusInit } from './bus.js'
@@ -29,7 +30,9 @@ export function createStore(config: StoreConfig): RemoteStore {
     // A rejected password ends the connection for good (AUTH_FAILED), instead of a reconnect loop.
     createClient: (role) =>
       haltOnAuthFailure(
-        new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
+        guardStreams(
+          new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
+        ),
       ),
     describe: () => ({
       host: client.host,
@@ -63,3 +66,4 @@ export { REPLAY_QUEUE_DEFAULTS, ReplayQueue } from './resilience/replay-queue.js
 export type { RetryOptions } from './resilience/retry.js'
 export { fullJitterDelay, RETRY_DEFAULTS, retryWithDeadline } from './resilience/retry.js'
 export { scrubSecrets } from './resilience/secrets.js'
+export { guardStreams } from './resilience/stream-guard.js'

@@ -1,4 +1,4 @@
-import { haltOnAuthFailure } from '@tiercache/redis'
+import { guardStreams, haltOnAuthFailure } from '@tiercache/redis'
 import { Redis } from 'ioredis'
 import type { ResolvedSentinelOptions } from './options.js'
 
@@ -60,20 +60,22 @@ export class FailoverDetector {
     for (const sentinel of o.sentinels) {
       // A sentinel that refuses the password is not retried every 2 s forever (AUTH_FAILED is reported).
       const client = haltOnAuthFailure(
-        new Redis({
-          host: sentinel.host,
-          port: sentinel.port,
-          ...(o.sentinelUsername !== undefined ? { username: o.sentinelUsername } : {}),
-          ...(o.sentinelPassword !== undefined ? { password: o.sentinelPassword } : {}),
-          ...(o.sentinelTls !== undefined ? { tls: o.sentinelTls } : {}),
-          connectTimeout: o.connectTimeoutMs,
-          // A sentinel that is down is retried every 2 s; the others keep watching meanwhile.
-          retryStrategy: () => 2_000,
-          maxRetriesPerRequest: null,
-          enableReadyCheck: false,
-          lazyConnect: true,
-          connectionName: 'tiercache:failover-detector',
-        }),
+        guardStreams(
+          new Redis({
+            host: sentinel.host,
+            port: sentinel.port,
+            ...(o.sentinelUsername !== undefined ? { username: o.sentinelUsername } : {}),
+            ...(o.sentinelPassword !== undefined ? { password: o.sentinelPassword } : {}),
+            ...(o.sentinelTls !== undefined ? { tls: o.sentinelTls } : {}),
+            connectTimeout: o.connectTimeoutMs,
+            // A sentinel that is down is retried every 2 s; the others keep watching meanwhile.
+            retryStrategy: () => 2_000,
+            maxRetriesPerRequest: null,
+            enableReadyCheck: false,
+            lazyConnect: true,
+            connectionName: 'tiercache:failover-detector',
+          }),
+        ),
       )
       // Errors of one sentinel are expected (it may be down); the owner decides what matters.
       const address = `${sentinel.host}:${sentinel.port}`

@@ -11,6 +11,7 @@ import {
 import {
   baseClientOptions,
   clearOp,
+  guardStreams,
   haltOnAuthFailure,
   isRetryableRedisError,
   type QueuedInvalidation,
@@ -90,7 +91,8 @@ export class SentinelStore extends RedisStore {
           connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache',
         })
         clients.push(client)
-        return haltOnAuthFailure(client) // a rejected password ends the reconnect loop (AUTH_FAILED)
+        // A rejected password ends the reconnect loop (AUTH_FAILED); a second socket error cannot crash.
+        return haltOnAuthFailure(guardStreams(client))
       },
     })
     this.options = options
@@ -416,7 +418,7 @@ export class SentinelStore extends RedisStore {
         ...sentinelConnectionOptions(this.options, 'replica', this.#baseOptions),
         connectionName: 'tiercache:replica',
       })
-      haltOnAuthFailure(replica).on('error', () => undefined)
+      haltOnAuthFailure(guardStreams(replica)).on('error', () => undefined)
       replica.connect().catch(() => undefined)
       this.#replica = replica
     }

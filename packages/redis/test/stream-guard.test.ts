@@ -1,0 +1,55 @@
+import { redisBinary, type StandaloneTopology, startStandalone } from '@tiercache/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { guardStreams } from '../src/index.js'
+
+const bin = redisBinary()
+
+/**
+ * A socket that errors twice (a TLS socket can: a reset, then the peer's alert while it is torn down — an
+ * uncaught "tlsv1 alert decode error" in one CI run) must not crash the process: ioredis listens with `once`.
+ */
+describe.skipIf(!bin.available)(`guardStreams (${bin.reason ?? bin.binary})`, () => {
+  let topo: StandaloneTopology
+  beforeAll(async () => {
+    topo = await startStandalone()
+  })
+  afterAll(async () => {
+    await topo?.stop()
+  })
+
+  const connected = async (guarded: boolean) => {
+    const client = new Redis({
+      host: topo.host,
+      port: topo.port,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    })
+    client.on('error', () => undefined)
+    if (guarded) guardStreams(client)
+    await client.connect()
+    return client
+  }
+
+  it('control: without the guard, a second error on the socket throws (what crashed the process)', async () => {
+    const client = await connected(false)
+    const stream = client.stream
+    stream.emit('error', new Error('first'))
+    expect(() => stream.emit('error', new Error('second'))).toThrow('second')
+    client.disconnect()
+  })
+
+  it('with the guard, the socket takes any number of errors; the first still reaches ioredis', async () => {
+    const client = await connected(true)
+    const stream = client.stream
+    const seen: string[] = []
+    client.on('error', (error: Error) => seen.push(error.message))
+    expect(() => {
+      stream.emit('error', new Error('first'))
+      stream.emit('error', new Error('second'))
+      stream.emit('error', new Error('third'))
+    }).not.toThrow()
+    expect(seen).toContain('first')
+    client.disconnect()
+  })
+})
