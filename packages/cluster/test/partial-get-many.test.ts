@@ -178,9 +178,14 @@ describe.skipIf(!bin.available)(
         expect(report.healthyServed).toBe(report.healthyAsked)
         // The first call read the healthy masters' keys from the store while the victim was paused.
         expect(remoteHits).toBeGreaterThanOrEqual(2 * PER_MASTER)
-        // The graced victim keys are served stale on every call before the promotion (the last call may
-        // already have reached the promoted replica, which holds them expired: a miss).
-        expect(stale.length).toBeGreaterThanOrEqual((report.calls - 1) * graced.size)
+        // Before the store sees the promotion, a call serves the graced victim keys stale from L1 (the other
+        // victim keys are unavailable: misses); once it routes to the promoted replica, that replica answers
+        // the unexpired ones and holds the graced ones expired (misses). Either way exactly graced.size victim
+        // keys per call. How many calls came after depends on when the store refreshed its slot map — it can
+        // be before waitForFailover resolves, so more than the last call (seen in a loaded run: 2 of 4).
+        expect(report.victimServed).toBe(report.calls * graced.size)
+        expect(stale.length % graced.size).toBe(0)
+        expect(stale.length).toBeGreaterThanOrEqual(graced.size) // the first call, at least, was in the outage
         expect(new Set(stale)).toEqual(graced)
         // The first call had healthy keys too: a partial answer. Later calls asked the store only for the
         // victim's keys (the rest were L1 hits by then), so the store rejected them whole (its own error).
