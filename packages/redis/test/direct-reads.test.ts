@@ -9,6 +9,7 @@ import {
 } from '@tiercache/testkit'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createStore, type RedisStore } from '../src/index.js'
+import { FAST_MS } from './support/timing.js'
 
 // The remote-read fast path of the standalone store (DirectReads + the breaker's closed check), against
 // real servers: order against earlier writes, batching into one socket write per tick, the swept read
@@ -406,11 +407,11 @@ describe.skipIf(!bin.available)(
       expect(followed.map((r) => (r.error as { code?: string }).code ?? String(r.error))).toEqual(
         Array(10).fill('CIRCUIT_OPEN'),
       )
-      expect(Math.max(...followed.map((r) => r.ms))).toBeLessThan(5)
+      expect(Math.max(...followed.map((r) => r.ms))).toBeLessThan(FAST_MS)
       expect(states).toEqual(['open'])
       const fast = await rejection(store.get('paused-breaker:k'))
       expect(isTierCacheError(fast.error, 'CIRCUIT_OPEN')).toBe(true)
-      expect(fast.ms).toBeLessThan(5)
+      expect(fast.ms).toBeLessThan(FAST_MS)
       topo.resume(topo.node)
       await until(
         async () => text(await store.get('paused-breaker:k').catch(() => undefined)) === 'v',
@@ -452,7 +453,7 @@ describe.skipIf(!bin.available)(
       for (let i = 0; i < 20; i++) {
         const fast = await rejection(store.get('killed:k'))
         expect(isTierCacheError(fast.error, 'CIRCUIT_OPEN')).toBe(true)
-        expect(fast.ms).toBeLessThan(5)
+        expect(fast.ms).toBeLessThan(FAST_MS)
       }
 
       await topo.restart(topo.node)
