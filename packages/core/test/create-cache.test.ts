@@ -35,7 +35,8 @@ describe('createCache', () => {
     // A remote URL with nothing listening: construction must not fail or wait.
     const started = Date.now()
     const cache = createCache({ store: 'redis://127.0.0.1:1' })
-    expect(Date.now() - started).toBeLessThan(50)
+    // Far below a connect timeout (≥ 1 s); a loaded CI machine may still stall for tens of ms.
+    expect(Date.now() - started).toBeLessThan(500)
     expect(cache.health().state).toBe('connecting')
   })
 
