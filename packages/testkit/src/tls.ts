@@ -38,10 +38,6 @@ const openssl = (args: string[]) =>
 export function generateTlsMaterial(dir: string): TlsMaterial {
   const caKey = join(dir, 'ca.key')
   const caFile = join(dir, 'ca.crt')
-  const keyFile = join(dir, 'server.key')
-  const csr = join(dir, 'server.csr')
-  const certFile = join(dir, 'server.crt')
-  const ext = join(dir, 'server.ext')
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   openssl([
     'req',
@@ -56,70 +52,53 @@ export function generateTlsMaterial(dir: string): TlsMaterial {
     '-subj',
     '/CN=tiercache testkit CA',
   ])
-  openssl(['req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', '/CN=localhost'])
-  writeFileSync(
-    ext,
-    [
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      'basicConstraints=CA:FALSE',
-      'keyUsage=digitalSignature,keyEncipherment',
-      // clientAuth too: replicas and sentinels present the same certificate when they connect to a node
-      'extendedKeyUsage=serverAuth,clientAuth',
-      '',
-    ].join('\n'),
-  )
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    caFile,
-    '-CAkey',
-    caKey,
-    '-set_serial',
-    `0x${randomBytes(8).toString('hex')}`,
-    '-days',
-    '2',
-    '-extfile',
-    ext,
-    '-out',
-    certFile,
+  /** A key and a certificate signed by the CA, with `extensions` (one per line). */
+  const issue = (name: string, subject: string, extensions: readonly string[]) => {
+    const keyFile = join(dir, `${name}.key`)
+    const csr = join(dir, `${name}.csr`)
+    const certFile = join(dir, `${name}.crt`)
+    const ext = join(dir, `${name}.ext`)
+    openssl(['req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', subject])
+    writeFileSync(ext, [...extensions, ''].join('\n'))
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caFile,
+      '-CAkey',
+      caKey,
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+      '-out',
+      certFile,
+    ])
+    return { keyFile, certFile }
+  }
+  const { keyFile, certFile } = issue('server', '/CN=localhost', [
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    // clientAuth too: replicas and sentinels present the same certificate when they connect to a node
+    'extendedKeyUsage=serverAuth,clientAuth',
   ])
-  const clientKeyFile = join(dir, 'client.key')
-  const clientCsr = join(dir, 'client.csr')
-  const clientCertFile = join(dir, 'client.crt')
-  const clientExt = join(dir, 'client.ext')
-  openssl(['req', ...ec, '-keyout', clientKeyFile, '-out', clientCsr, '-subj', '/CN=tiercache-client'])
-  writeFileSync(
-    clientExt,
-    ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'),
-  )
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    clientCsr,
-    '-CA',
-    caFile,
-    '-CAkey',
-    caKey,
-    '-set_serial',
-    `0x${randomBytes(8).toString('hex')}`,
-    '-days',
-    '2',
-    '-extfile',
-    clientExt,
-    '-out',
-    clientCertFile,
+  const client = issue('client', '/CN=tiercache-client', [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature',
+    'extendedKeyUsage=clientAuth',
   ])
   return {
     ca: readFileSync(caFile, 'utf8'),
     caFile,
     certFile,
     keyFile,
-    clientCert: readFileSync(clientCertFile, 'utf8'),
-    clientKey: readFileSync(clientKeyFile, 'utf8'),
+    clientCert: readFileSync(client.certFile, 'utf8'),
+    clientKey: readFileSync(client.keyFile, 'utf8'),
   }
 }
 
