@@ -78,27 +78,23 @@ describe.skipIf(!bin.available)(`cluster ACL users, live (${bin.reason ?? bin.bi
     expect(errors).toEqual([])
   }
 
-  it("a user limited to '~app:* &app:*' (URL form app:pw@) serves namespace app: batches, tags, clear, bus", async () => {
-    const store = `redis+cluster://app:${app.password}@${hosts()}`
-    const a = createCache({ store, namespace: 'app' })
-    const b = createCache({ store, namespace: 'app' })
-    try {
-      await exercise(a, b)
-    } finally {
-      await Promise.all([a.close(), b.close()])
-    }
-  }, 30_000)
-
-  it('a least-privilege user (the documented command list) serves namespace app', async () => {
-    const store = `redis+cluster://narrow:${narrow.password}@${hosts()}`
-    const a = createCache({ store, namespace: 'app' })
-    const b = createCache({ store, namespace: 'app' })
-    try {
-      await exercise(a, b)
-    } finally {
-      await Promise.all([a.close(), b.close()])
-    }
-  }, 30_000)
+  it.each([
+    ["a user limited to '~app:* &app:*' (URL form app:pw@)", app],
+    ['a least-privilege user (the documented command list)', narrow],
+  ])(
+    '%s serves namespace app: batches, tags, clear, bus',
+    async (_name, user) => {
+      const store = `redis+cluster://${user.name}:${user.password}@${hosts()}`
+      const a = createCache({ store, namespace: 'app' })
+      const b = createCache({ store, namespace: 'app' })
+      try {
+        await exercise(a, b)
+      } finally {
+        await Promise.all([a.close(), b.close()])
+      }
+    },
+    30_000,
+  )
 
   it('the options form: { type: cluster, nodes, username, password } and { url, username, password }', async () => {
     const a = createCache({

@@ -7,6 +7,7 @@ import {
   TIERCACHE_ACL_COMMANDS,
 } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectServesNamespace } from './support/acl-user.js'
 import { expectEveryOperationRejects } from './support/fatal-operations.js'
 
 const bin = redisBinary()
@@ -108,19 +109,7 @@ describe.skipIf(!bin.available)(`auth (${bin.reason ?? bin.binary})`, () => {
       () => ({ url: `redis://billing:wrong@127.0.0.1:${topo.port}`, password: 'bpw' }),
     ],
   ])('the ACL user through %s serves its namespace', async (_name, store) => {
-    const cache = createCache({ store: store(), namespace: 'billing' })
-    const errors: unknown[] = []
-    cache.on('error', (e) => errors.push(e.error))
-    try {
-      await cache.ready()
-      await cache.set('k', 'v', { tags: ['t'] })
-      expect(await cache.getOrSet('k', () => 'loader')).toBe('v')
-      expect((await cache.invalidateTags('t')).status).toBe('applied')
-      expect(await cache.get('k')).toBeUndefined()
-      expect(errors).toEqual([])
-    } finally {
-      await cache.close()
-    }
+    await expectServesNamespace(store(), 'billing')
   })
 
   it('a wrong password is not retried forever: after AUTH_FAILED the client stops logging in', async () => {

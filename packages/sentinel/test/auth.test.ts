@@ -7,6 +7,7 @@ import {
   TIERCACHE_ACL_COMMANDS,
 } from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectServesNamespace } from '../../redis/test/support/acl-user.js'
 import { readyOutcome } from './support/ready-outcome.js'
 
 const bin = redisBinary()
@@ -120,19 +121,7 @@ describe.skipIf(!bin.available)(
         }),
       ],
     ])('the ACL user through %s serves its namespace', async (_name, store) => {
-      const cache = createCache({ store: store(), namespace: 'app' })
-      const errors: unknown[] = []
-      cache.on('error', (e) => errors.push(e.error))
-      try {
-        await cache.ready()
-        await cache.set('k', 'v', { tags: ['t'] })
-        expect(await cache.getOrSet('k', () => 'loader')).toBe('v')
-        expect((await cache.invalidateTags('t')).status).toBe('applied')
-        expect(await cache.get('k')).toBeUndefined()
-        expect(errors).toEqual([])
-      } finally {
-        await cache.close()
-      }
+      await expectServesNamespace(store(), 'app')
     })
 
     it.each([
