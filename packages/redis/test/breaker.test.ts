@@ -6,6 +6,20 @@ import { FAST_MS } from './support/timing.js'
 const down = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** An open breaker rejects CIRCUIT_OPEN at once, without calling the command. */
+async function expectFailsFast(breaker: CircuitBreaker): Promise<void> {
+  let called = false
+  const started = performance.now()
+  const error = await breaker
+    .execute(async () => {
+      called = true
+    })
+    .catch((e: unknown) => e)
+  expect(performance.now() - started).toBeLessThan(FAST_MS)
+  expect(called).toBe(false)
+  expect(isTierCacheError(error, 'CIRCUIT_OPEN')).toBe(true)
+}
+
 describe('CircuitBreaker', () => {
   it('opens after N consecutive failures, fails fast, probes after the cool-down and closes', async () => {
     const breaker = new CircuitBreaker({ failureThreshold: 3, halfOpenAfterMs: 100 })
@@ -14,16 +28,7 @@ describe('CircuitBreaker', () => {
     for (let i = 0; i < 3; i++) await breaker.execute(down).catch(() => undefined)
     expect(breaker.state).toBe('open')
 
-    let called = false
-    const started = performance.now()
-    const error = await breaker
-      .execute(async () => {
-        called = true
-      })
-      .catch((e: unknown) => e)
-    expect(performance.now() - started).toBeLessThan(FAST_MS)
-    expect(called).toBe(false)
-    expect(isTierCacheError(error, 'CIRCUIT_OPEN')).toBe(true)
+    await expectFailsFast(breaker)
 
     await sleep(120)
     // While the probe is in flight, other calls fail fast instead of waiting behind it.
@@ -91,16 +96,7 @@ describe('CircuitBreaker fast path (closed / onSuccess / onFailure)', () => {
     // Open as soon as the threshold is reached: a call issued right after must not reach the server.
     expect(breaker.closed).toBe(false)
     expect(breaker.state).toBe('open')
-    let called = false
-    const started = performance.now()
-    const error = await breaker
-      .execute(async () => {
-        called = true
-      })
-      .catch((e: unknown) => e)
-    expect(performance.now() - started).toBeLessThan(FAST_MS)
-    expect(called).toBe(false)
-    expect(isTierCacheError(error, 'CIRCUIT_OPEN')).toBe(true)
+    await expectFailsFast(breaker)
     await sleep(1)
     expect(breaker.state).toBe('open')
     expect(states).toEqual(['open'])
