@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { StoreConfig } from '@tiercache/core'
 import { assertKnownParams, TierCacheError } from '@tiercache/core'
-import { resolveTls } from '@tiercache/redis'
+import { FENCE_SCRIPTS, resolveTls } from '@tiercache/redis'
 import type { ClusterOptions, NatMap } from 'ioredis'
 
 /** A seed node: any node of the cluster; one that answers is enough to learn the whole topology. */
@@ -181,9 +181,6 @@ export function clusterReconnectDelay(times: number): number {
   const ceiling = Math.min(2000, 50 * 2 ** Math.min(times, 10))
   return Math.max(20, Math.floor(Math.random() * ceiling))
 }
-
-/** The scripts `defineFenceCommands` (@tiercache/redis) defines on the cluster client. */
-export const FENCE_SCRIPTS = ['tiercacheFencedSet', 'tiercacheFencedDelete', 'tiercacheFenceBump'] as const
 
 /**
  * The ioredis Cluster options. The choices that keep every call bounded and the retries ours:

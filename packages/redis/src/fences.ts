@@ -27,6 +27,9 @@ local generation = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return generation`
 
+/** The names {@link defineFenceCommands} gives the scripts on a client (Cluster keeps them out of auto-pipelining). */
+export const FENCE_SCRIPTS = ['tiercacheFencedSet', 'tiercacheFencedDelete', 'tiercacheFenceBump'] as const
+
 /** The fence commands ioredis gains from {@link defineFenceCommands} (EVALSHA, EVAL on NOSCRIPT). */
 export interface FenceCommands {
   tiercacheFencedSet(numKeys: number, ...args: Array<string | Buffer | number>): Promise<number>
@@ -36,9 +39,10 @@ export interface FenceCommands {
 
 /** Registers the scripts on a connection (or cluster client); pipelines of it get them too. */
 export function defineFenceCommands<C extends Redis | Cluster>(client: C): C & FenceCommands {
-  client.defineCommand('tiercacheFencedSet', { lua: FENCED_SET })
-  client.defineCommand('tiercacheFencedDelete', { lua: FENCED_DELETE, numberOfKeys: 2 })
-  client.defineCommand('tiercacheFenceBump', { lua: FENCE_BUMP, numberOfKeys: 1 })
+  const [fencedSet, fencedDelete, fenceBump] = FENCE_SCRIPTS
+  client.defineCommand(fencedSet, { lua: FENCED_SET })
+  client.defineCommand(fencedDelete, { lua: FENCED_DELETE, numberOfKeys: 2 })
+  client.defineCommand(fenceBump, { lua: FENCE_BUMP, numberOfKeys: 1 })
   return client as C & FenceCommands
 }
 

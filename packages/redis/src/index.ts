@@ -8,7 +8,7 @@ import { RedisStore } from './store.js'
 export type { RedisBusInit } from './bus.js'
 export { RedisInvalidationBus } from './bus.js'
 export type { FenceCommands } from './fences.js'
-export { defineFenceCommands, fencedSetArgs, parseFencedRead } from './fences.js'
+export { defineFenceCommands, FENCE_SCRIPTS, fencedSetArgs, parseFencedRead } from './fences.js'
 export type { RedisStoreOptions, RedisTuning } from './options.js'
 export {
   baseClientOptions,
