@@ -9,9 +9,12 @@ export type { RedisBusInit } from './bus.js'
 export { RedisInvalidationBus } from './bus.js'
 export type { FenceCommands } from './fences.js'
 export { defineFenceCommands, FENCE_SCRIPTS, fencedSetArgs, parseFencedRead } from './fences.js'
-export type { RedisStoreOptions, RedisTuning } from './options.js'
+export type { Consistency, ConsistencyOptions, RedisStoreOptions, RedisTuning } from './options.js'
 export {
   baseClientOptions,
+  CONSISTENCY_PARAMS,
+  integerOption,
+  resolveConsistency,
   resolveStandaloneOptions,
   resolveTls,
   resolveTuning,

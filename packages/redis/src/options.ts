@@ -162,3 +162,65 @@ export function resolveTls(option: unknown, fromUrl: boolean): ConnectionOptions
   if (typeof option === 'object' && option !== null) return { ...(option as ConnectionOptions) }
   throw new TierCacheError('INVALID_OPTION', `store option 'tls' must be a boolean or Node TLS options`)
 }
+
+/**
+ * How invalidations are acknowledged, for the stores with replicas (Sentinel, Cluster).
+ * - `'async'` (default): acknowledged by the master alone. Redis replicates asynchronously, so an
+ *   invalidation acknowledged in the last few milliseconds before the master dies may be missing on the
+ *   replica that gets promoted (the old value comes back).
+ * - `'replicated'`: after the write, `WAIT <replicas> <timeoutMs>`; the invalidation counts as applied only
+ *   once that many replicas have it, otherwise it is retried (and queued past the deadline).
+ */
+export type Consistency = 'async' | 'replicated'
+
+/** The consistency options after defaults and validation. */
+export interface ConsistencyOptions {
+  readonly consistency: Consistency
+  /** `WAIT` for this many replicas under `'replicated'` (default 1; 0 turns the WAIT off). */
+  readonly waitReplicas: number
+  /** How long one `WAIT` may block on the server (default 500 ms). */
+  readonly waitTimeoutMs: number
+}
+
+/** Their names, as options and as URL query parameters. */
+export const CONSISTENCY_PARAMS = ['consistency', 'waitReplicas', 'waitTimeoutMs'] as const
+
+/**
+ * Reads `consistency`, `waitReplicas`, `waitTimeoutMs` from the options form (first) or the URL query.
+ * `invalid` builds the adapter's error for a bad value (it names the adapter and the error code).
+ */
+export function resolveConsistency(
+  options: Readonly<Record<string, unknown>>,
+  params: Readonly<Record<string, string>>,
+  invalid: (message: string) => TierCacheError,
+): ConsistencyOptions {
+  const consistency = options.consistency ?? params.consistency ?? 'async'
+  if (consistency !== 'async' && consistency !== 'replicated')
+    throw invalid(`consistency must be 'async' or 'replicated', got '${String(consistency)}'`)
+  return {
+    consistency,
+    waitReplicas: integerOption(options.waitReplicas ?? params.waitReplicas, 1, 'waitReplicas', 0, invalid),
+    waitTimeoutMs: integerOption(
+      options.waitTimeoutMs ?? params.waitTimeoutMs,
+      500,
+      'waitTimeoutMs',
+      1,
+      invalid,
+    ),
+  }
+}
+
+/** An integer option (a number, or decimal digits from a URL) ≥ `min`; `fallback` when not given. */
+export function integerOption(
+  value: unknown,
+  fallback: number,
+  name: string,
+  min: number,
+  invalid: (message: string) => TierCacheError,
+): number {
+  if (value === undefined) return fallback
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min)
+    throw invalid(`${name} must be an integer ≥ ${min}, got '${String(value)}'`)
+  return n
+}

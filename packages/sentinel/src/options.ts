@@ -1,7 +1,13 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { ParsedStoreUrl, StoreConfig } from '@tiercache/core'
 import { redactUrl, TierCacheError } from '@tiercache/core'
-import { TUNING_DEFAULTS } from '@tiercache/redis'
+import {
+  CONSISTENCY_PARAMS,
+  type Consistency,
+  integerOption,
+  resolveConsistency,
+  TUNING_DEFAULTS,
+} from '@tiercache/redis'
 import type { RedisOptions } from 'ioredis'
 
 /** A sentinel address. */
@@ -10,15 +16,8 @@ export interface SentinelAddress {
   readonly port: number
 }
 
-/**
- * How deletes and invalidations are acknowledged.
- * - `'async'` (default): acknowledged by the master alone. Redis replicates asynchronously, so an
- *   invalidation acknowledged in the last few milliseconds before the master dies may be missing on the
- *   replica that Sentinel promotes (the old value comes back).
- * - `'replicated'`: after the write, `WAIT <replicas> <timeoutMs>`; the invalidation counts as applied only
- *   once that many replicas have it, otherwise it is retried (and queued past the deadline).
- */
-export type Consistency = 'async' | 'replicated'
+/** See `Consistency` in `@tiercache/redis` (shared with the Cluster store). */
+export type { Consistency }
 
 /** The options form: `createCache({ store: { type: 'sentinel', sentinels, name, … } })`. */
 export interface SentinelStoreOptions {
@@ -107,9 +106,7 @@ const SENTINEL_URL_OPTIONS = [
   'sentinelUsername',
   'sentinelTls',
   'db',
-  'consistency',
-  'waitReplicas',
-  'waitTimeoutMs',
+  ...CONSISTENCY_PARAMS,
   'updateSentinels',
 ]
 
@@ -172,9 +169,7 @@ export function resolveSentinelOptions(config: StoreConfig): ResolvedSentinelOpt
   const sentinelTlsOption = o.sentinelTls ?? bool(params.sentinelTls, 'sentinelTls', parsed)
   const sentinelTls = sentinelTlsOption === undefined ? tls : toTls(sentinelTlsOption)
 
-  const consistency = o.consistency ?? (params.consistency as Consistency | undefined) ?? 'async'
-  if (consistency !== 'async' && consistency !== 'replicated')
-    throw invalid(parsed, `consistency must be 'async' or 'replicated', got '${consistency}' in ${shown}`)
+  const consistency = resolveConsistency(o, params, (message) => invalid(parsed, `${message} in ${shown}`))
 
   return {
     sentinels: sentinels.map((s) => ({ host: s.host, port: s.port })),
@@ -187,9 +182,7 @@ export function resolveSentinelOptions(config: StoreConfig): ResolvedSentinelOpt
     tls,
     sentinelTls,
     db: int(o.db ?? params.db, 0, 'db', parsed, 0),
-    consistency,
-    waitReplicas: int(o.waitReplicas ?? params.waitReplicas, 1, 'waitReplicas', parsed, 0),
-    waitTimeoutMs: int(o.waitTimeoutMs ?? params.waitTimeoutMs, 500, 'waitTimeoutMs', parsed, 1),
+    ...consistency,
     updateSentinels: o.updateSentinels ?? bool(params.updateSentinels, 'updateSentinels', parsed) ?? true,
     connectTimeoutMs: int(o.connectTimeoutMs, 1_000, 'connectTimeoutMs', parsed, 1),
     sentinelCommandTimeoutMs: int(o.sentinelCommandTimeoutMs, 500, 'sentinelCommandTimeoutMs', parsed, 1),
@@ -288,11 +281,7 @@ function int(
   parsed: ParsedStoreUrl | undefined,
   min: number,
 ): number {
-  if (value === undefined) return fallback
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min)
-    throw invalid(parsed, `${name} must be an integer ≥ ${min}, got '${String(value)}'`)
-  return n
+  return integerOption(value, fallback, name, min, (message) => invalid(parsed, message))
 }
 
 function invalid(parsed: ParsedStoreUrl | undefined, message: string): TierCacheError {
