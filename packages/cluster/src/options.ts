@@ -1,7 +1,14 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { StoreConfig } from '@tiercache/core'
 import { assertKnownParams, TierCacheError } from '@tiercache/core'
-import { FENCE_SCRIPTS, resolveTls } from '@tiercache/redis'
+import {
+  CONSISTENCY_PARAMS,
+  type Consistency,
+  type ConsistencyOptions,
+  FENCE_SCRIPTS,
+  resolveConsistency,
+  resolveTls,
+} from '@tiercache/redis'
 import type { ClusterOptions, NatMap } from 'ioredis'
 
 /** A seed node: any node of the cluster; one that answers is enough to learn the whole topology. */
@@ -52,10 +59,20 @@ export interface ClusterStoreOptions {
   maxRedirections?: number
   /** Most keys in one MGET/UNLINK (larger slot groups are split; default 500). */
   maxKeysPerCommand?: number
+  /**
+   * `'async'` (default) or `'replicated'`: every invalidation is followed, on each master it touched, by
+   * `WAIT waitReplicas waitTimeoutMs` on the connection that carried it, and counts as applied only once
+   * that many replicas of that master acknowledged it (else it is retried, then queued and replayed).
+   */
+  consistency?: Consistency
+  /** Replicas per master that must acknowledge an invalidation under `'replicated'` (default 1; 0: no WAIT). */
+  waitReplicas?: number
+  /** How long one `WAIT` may block its master connection (default 500). */
+  waitTimeoutMs?: number
 }
 
 /** The options after defaults and validation. */
-export interface ResolvedClusterOptions {
+export interface ResolvedClusterOptions extends ConsistencyOptions {
   readonly nodes: readonly ClusterNodeAddress[]
   readonly username: string | undefined
   readonly password: string | undefined
@@ -100,7 +117,7 @@ export function resolveClusterOptions(config: StoreConfig): ResolvedClusterOptio
   const options = config as StoreConfig & ClusterStoreOptions
   const parsed = config.parsed
   const params = parsed?.params ?? {}
-  assertKnownParams(parsed, [...URL_NUMBER_PARAMS, 'scaleReads'], '@tiercache/cluster')
+  assertKnownParams(parsed, [...URL_NUMBER_PARAMS, 'scaleReads', ...CONSISTENCY_PARAMS], '@tiercache/cluster')
 
   let nodes: ClusterNodeAddress[]
   if (parsed !== undefined && parsed.hosts.length > 0) {
@@ -123,6 +140,11 @@ export function resolveClusterOptions(config: StoreConfig): ResolvedClusterOptio
   }
 
   const tls = resolveTls(options.tls, parsed?.tls ?? false)
+  const consistency = resolveConsistency(
+    options,
+    params,
+    (message) => new TierCacheError('INVALID_OPTION', `@tiercache/cluster: ${message}`),
+  )
 
   const numbers = {} as Record<DurationOption, number>
   for (const name of URL_NUMBER_PARAMS) {
@@ -148,6 +170,7 @@ export function resolveClusterOptions(config: StoreConfig): ResolvedClusterOptio
     natMap: options.natMap,
     scaleReads,
     ...numbers,
+    ...consistency,
   }
 }
 

@@ -25,7 +25,7 @@ import {
   retryWithDeadline,
   toFatalError,
 } from '@tiercache/redis'
-import { Cluster, type Redis } from 'ioredis'
+import { Cluster, Command, type Redis } from 'ioredis'
 import { ClusterBus } from './cluster-bus.js'
 import { diagnoseCluster, reason } from './diagnose.js'
 import { type ResolvedClusterOptions, resolveClusterOptions, toIoredisOptions } from './options.js'
@@ -58,6 +58,9 @@ const FENCE_BUMP_CHUNK = 512
  *   CLUSTER_NOT_READY) instead of ioredis's "Failed to refresh slots cache".
  * - No stale sets: the engine lays every fence key of a value key in that key's slot (`slotted`), so the
  *   fenced read is one MGET and the fenced write and delete one script each, on the key's master.
+ * - `consistency: 'replicated'`: every invalidation is followed, on each master connection that carried
+ *   part of it, by `WAIT`; too few replica acknowledgements make it retry (re-sending that master's share),
+ *   then queue and replay ({@link #replicated}).
  */
 export class ClusterStore implements RemoteStore {
   readonly kind = 'cluster'
@@ -297,24 +300,137 @@ export class ClusterStore implements RemoteStore {
     return breaker
   }
 
-  /** Runs slot commands in per-node pipelines; a retry re-sends only the commands still unanswered. */
-  async #batch(operation: string, deadlineMs: number, commands: SlotCommand[]): Promise<unknown[]> {
+  /**
+   * Runs slot commands in per-node pipelines; a retry re-sends only the commands still unanswered. With
+   * `invalidation` under `consistency: 'replicated'`, a command counts as answered only once its master's
+   * replicas acknowledged it ({@link #replicated}); one that was not is re-sent with the retry.
+   */
+  async #batch(
+    operation: string,
+    deadlineMs: number,
+    commands: SlotCommand[],
+    invalidation = false,
+  ): Promise<unknown[]> {
     const replies = new Array<unknown>(commands.length)
     const done = new Array<boolean>(commands.length).fill(false)
     if (commands.length === 0) return replies
+    // The connection each command was sent on (null: none known), until WAIT confirmed it ('replicated').
+    const carriers =
+      invalidation && this.#waits ? new Array<Redis | null | undefined>(commands.length) : undefined
     await this.#withRetry(operation, deadlineMs, async () => {
       // One breaker check per master involved: a sick master fails the batch fast.
       const masters = new Set<CircuitBreaker>()
       for (let i = 0; i < commands.length; i++) if (!done[i]) masters.add(this.#breakerFor(commands[i]!.slot))
       const [first, ...others] = [...masters]
       const run = () => this.#batcher.run(commands, replies, done)
-      if (first === undefined) return
-      if (others.some((breaker) => breaker.state !== 'closed')) {
-        throw new TierCacheError('CIRCUIT_OPEN', 'a master of this batch is failing; its circuit is open')
+      if (first !== undefined) {
+        if (others.some((breaker) => breaker.state !== 'closed')) {
+          throw new TierCacheError('CIRCUIT_OPEN', 'a master of this batch is failing; its circuit is open')
+        }
+        if (carriers !== undefined) {
+          const connections = this.#nodeConnections()
+          for (let i = 0; i < commands.length; i++)
+            if (!done[i]) carriers[i] = connections.get(this.#masterOf(commands[i]!.slot)) ?? null
+        }
+        await first.execute(run)
       }
-      await first.execute(run)
+      if (carriers !== undefined) await this.#replicated(commands, done, carriers)
     })
     return replies
+  }
+
+  /** `consistency: 'replicated'` with at least one replica to wait for. */
+  get #waits(): boolean {
+    return this.options.consistency === 'replicated' && this.options.waitReplicas > 0
+  }
+
+  /**
+   * The pool connection of every node, by its slot-map key (`host:port`): the one ioredis sends a slot's
+   * commands on. All roles: the pool may still list a just-promoted master as a replica.
+   */
+  #nodeConnections(): Map<string, Redis> {
+    const connections = new Map<string, Redis>()
+    for (const node of this.#cluster.nodes('all')) connections.set(nodeKey(node), node)
+    return connections
+  }
+
+  /**
+   * WAIT on every connection that carried an answered, not yet confirmed command of `commands` — WAIT counts
+   * the writes of its own connection, so it must be the one the command went out on: `carriers[i]`, noted
+   * before sending, and also the master the slot map names now, where a MOVED sent it. Masters side by side.
+   * Commands of a connection whose WAIT fell short (or failed, or whose connection is gone or unknown) are
+   * marked unanswered again, and the first such error is thrown: retryable, so the retry re-sends them and
+   * waits again; past the deadline the invalidation is queued, and its replay runs all of this again.
+   */
+  async #replicated(
+    commands: readonly SlotCommand[],
+    done: boolean[],
+    carriers: Array<Redis | null | undefined>,
+  ): Promise<void> {
+    const byConnection = new Map<Redis | string, number[]>()
+    const add = (connection: Redis | string, i: number) => {
+      const list = byConnection.get(connection)
+      if (list === undefined) byConnection.set(connection, [i])
+      else list.push(i)
+    }
+    const connections = this.#nodeConnections()
+    for (let i = 0; i < commands.length; i++) {
+      const carrier = carriers[i]
+      if (!done[i] || carrier === undefined) continue
+      const master = this.#masterOf(commands[i]!.slot)
+      const now = connections.get(master)
+      if (carrier !== null) add(carrier, i)
+      if (now !== undefined && now !== carrier) add(now, i)
+      // No connection known at all: it cannot be confirmed, only re-sent (the WAIT on the name fails).
+      if (carrier === null && now === undefined) add(master, i)
+    }
+    const failed = await this.#waitOn(byConnection.keys())
+    for (const [connection, indexes] of byConnection) {
+      for (const i of indexes) {
+        carriers[i] = undefined
+        if (failed.has(connection)) done[i] = false
+      }
+    }
+    const [error] = failed.values()
+    if (error !== undefined) throw error
+  }
+
+  /** WAIT on each connection, side by side; the ones that fell short or failed, with their errors. */
+  async #waitOn(connections: Iterable<Redis | string>): Promise<Map<Redis | string, unknown>> {
+    const failed = new Map<Redis | string, unknown>()
+    await Promise.all(
+      [...connections].map((connection) =>
+        this.#wait(connection).catch((error: unknown) => {
+          failed.set(connection, error ?? new Error('WAIT failed'))
+        }),
+      ),
+    )
+    return failed
+  }
+
+  /**
+   * `WAIT waitReplicas waitTimeoutMs` on one master connection. It may block on the server for
+   * `waitTimeoutMs`, so its client-side bound is that plus the command timeout (not the command timeout
+   * alone, which would abandon a WAIT that is still within its time). A master named without a connection
+   * (`host:port`) cannot be asked: retryable STORE_UNAVAILABLE.
+   */
+  async #wait(connection: Redis | string): Promise<void> {
+    const { waitReplicas, waitTimeoutMs, commandTimeoutMs } = this.options
+    if (typeof connection === 'string') {
+      throw new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `no connection to master ${connection} to confirm the invalidation on (WAIT)`,
+      )
+    }
+    const wait = new Command('wait', [waitReplicas, waitTimeoutMs], { replyEncoding: 'utf8' })
+    wait.setTimeout(waitTimeoutMs + commandTimeoutMs)
+    const acked = Number(await connection.sendCommand(wait))
+    if (acked < waitReplicas) {
+      throw new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `only ${acked} of ${waitReplicas} replica(s) of master ${nodeKey(connection)} acknowledged the invalidation within ${waitTimeoutMs} ms (WAIT)`,
+      )
+    }
   }
 
   /**
@@ -534,6 +650,7 @@ export class ClusterStore implements RemoteStore {
           'delete',
           deadlineMs,
           groups.map((group) => ({ slot: group.slot, args: ['UNLINK', ...group.keys] })),
+          true,
         )
       }
       case 'bumpGenerations':
@@ -557,6 +674,7 @@ export class ClusterStore implements RemoteStore {
         script: true,
         args: ['tiercacheFencedDelete', key, fence.keys[i]!, px],
       })),
+      true,
     )
   }
 
@@ -583,7 +701,7 @@ export class ClusterStore implements RemoteStore {
     await Promise.all(
       [...byMaster.values()].map(async (commands) => {
         for (let i = 0; i < commands.length; i += FENCE_BUMP_CHUNK) {
-          await this.#batch('clear', deadline - Date.now(), commands.slice(i, i + FENCE_BUMP_CHUNK))
+          await this.#batch('clear', deadline - Date.now(), commands.slice(i, i + FENCE_BUMP_CHUNK), true)
         }
       }),
     )
@@ -596,6 +714,7 @@ export class ClusterStore implements RemoteStore {
       'bumpGenerations',
       deadlineMs,
       keys.map((key) => ({ slot: slotOf(key), args: ['INCR', key] })),
+      true,
     )
     return replies.map((reply) => Number(reply))
   }
@@ -615,6 +734,10 @@ export class ClusterStore implements RemoteStore {
     // Fences first: a load that read them before this clear can no longer write what the scan removes.
     if (fence !== undefined) await this.#bumpFences(fence, deadlineMs)
     const pattern = `${escapeGlob(prefix)}*`
+    // 'replicated': the connections that carried this clear's UNLINKs and have not been confirmed by WAIT.
+    // Kept across retries: a rescan finds nothing left to delete, yet the deletions must still reach the
+    // replicas. A connection that is gone fails its WAIT until the clear is queued; the replay starts over.
+    const unconfirmed = this.#waits ? new Set<Redis | string>() : undefined
     await this.#withRetry('clear', Math.max(0, deadline - Date.now()), async () => {
       for (let pass = 0; pass < 3; pass++) {
         const before = this.#watch.signature()
@@ -635,18 +758,41 @@ export class ClusterStore implements RemoteStore {
                 const groups = groupBySlot(keys, this.options.maxKeysPerCommand)
                 const replies = new Array<unknown>(groups.length)
                 const done = new Array<boolean>(groups.length).fill(false)
+                // Where the UNLINKs go (noted before they are sent) and, after, where a MOVED sent them; a
+                // master with no connection known either time is noted by name (its WAIT fails: retried).
+                const known = new Set<string>()
+                const noteCarriers = (after: boolean) => {
+                  if (unconfirmed === undefined) return
+                  const connections = this.#nodeConnections()
+                  for (const group of groups) {
+                    const master = this.#masterOf(group.slot)
+                    const connection = connections.get(master)
+                    if (connection !== undefined) {
+                      unconfirmed.add(connection)
+                      known.add(master)
+                    } else if (after && !known.has(master)) unconfirmed.add(master)
+                  }
+                }
+                noteCarriers(false)
                 await this.#batcher.run(
                   groups.map((group) => ({ slot: group.slot, args: ['UNLINK', ...group.keys] })),
                   replies,
                   done,
                 )
+                noteCarriers(true)
               }
             } while (cursor !== '0')
           }),
         )
         this.#watch.check()
-        if (this.#watch.signature() === before) return
+        if (this.#watch.signature() === before) break
       }
+      if (unconfirmed === undefined || unconfirmed.size === 0) return
+      const failed = await this.#waitOn(unconfirmed)
+      unconfirmed.clear()
+      for (const connection of failed.keys()) unconfirmed.add(connection)
+      const [error] = failed.values()
+      if (error !== undefined) throw error
     })
   }
 
@@ -694,8 +840,12 @@ export class ClusterStore implements RemoteStore {
       queuedInvalidations: this.#queue.size,
       detail: {
         status,
-        masters: this.#cluster.nodes('master').map((node) => `${node.options.host}:${node.options.port}`),
+        masters: this.#cluster.nodes('master').map(nodeKey),
         busNode: this.bus.node,
+        consistency: this.options.consistency,
+        ...(this.options.consistency === 'replicated'
+          ? { waitReplicas: this.options.waitReplicas, waitTimeoutMs: this.options.waitTimeoutMs }
+          : {}),
         ...(this.#fatal ? { error: this.#fatal.message } : {}),
         ...(this.#diagnosis ? { diagnosis: this.#diagnosis.message } : {}),
       },
@@ -738,6 +888,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, operation: string): Pro
       },
     )
   })
+}
+
+/** A node connection's slot-map key, `host:port` (as ioredis names the node in its slot map). */
+function nodeKey(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`
 }
 
 function toBuffer(value: Uint8Array): Buffer {
