@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import { resolveStandaloneOptions } from './options.js'
 import { haltOnAuthFailure } from './resilience/classify.js'
 import { guardStreams } from './resilience/stream-guard.js'
+import { probeTlsRefusal } from './resilience/tls-probe.js'
 import { RedisStore } from './store.js'
 
 export type { RedisBusInit } from './bus.js'
@@ -37,6 +38,15 @@ export function createStore(config: StoreConfig): RemoteStore {
           new Redis({ ...client, connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache' }),
         ),
       ),
+    ...(client.tls !== undefined
+      ? {
+          probeTls: () =>
+            probeTlsRefusal(
+              { host: client.host ?? '127.0.0.1', port: client.port ?? 6379, tls: client.tls! },
+              tuning.connectTimeoutMs,
+            ),
+        }
+      : {}),
     describe: () => ({
       host: client.host,
       port: client.port,
@@ -70,3 +80,5 @@ export type { RetryOptions } from './resilience/retry.js'
 export { fullJitterDelay, RETRY_DEFAULTS, retryWithDeadline } from './resilience/retry.js'
 export { scrubSecrets } from './resilience/secrets.js'
 export { guardStreams } from './resilience/stream-guard.js'
+export type { TlsProbeTarget } from './resilience/tls-probe.js'
+export { probeTlsRefusal } from './resilience/tls-probe.js'

@@ -17,11 +17,18 @@ import { DirectReads } from './direct-reads.js'
 import { defineFenceCommands, type FenceCommands, fencedSetArgs, parseFencedRead } from './fences.js'
 import type { RedisTuning } from './options.js'
 import { CircuitBreaker } from './resilience/breaker.js'
-import { classifyRedisError, isRetryableRedisError, toFatalError } from './resilience/classify.js'
+import {
+  classifyRedisError,
+  isConnectionReset,
+  isRetryableRedisError,
+  toFatalError,
+} from './resilience/classify.js'
 import { type QueuedInvalidation, ReplayQueue } from './resilience/replay-queue.js'
 import { retryWithDeadline } from './resilience/retry.js'
 
 const APPLIED: InvalidationResult = Object.freeze({ status: 'applied' })
+/** At most one TLS refusal probe a second (see `RedisStoreInit.probeTls`). */
+const PROBE_INTERVAL_MS = 1_000
 
 /** How a {@link RedisStore} gets its connections; Sentinel passes its own factory. */
 export interface RedisStoreInit {
@@ -37,6 +44,12 @@ export interface RedisStoreInit {
   readonly describe?: () => Record<string, unknown>
   /** Sees every invalidation-bus message from other instances before the engine does. */
   readonly onBusMessage?: (message: BusMessage) => void
+  /**
+   * Over TLS: asks the server, on a connection that writes nothing, whether it refuses this client (see
+   * `probeTlsRefusal`). Called when a connection is reset, so a refused client certificate is TLS_FAILED at
+   * once instead of hiding behind reconnects.
+   */
+  readonly probeTls?: () => Promise<Error | undefined>
 }
 
 /**
@@ -65,6 +78,9 @@ export class RedisStore implements RemoteStore {
   #everReady = false
   #fatal: TierCacheError | undefined
   #lastError: unknown
+  readonly #probeTls: (() => Promise<Error | undefined>) | undefined
+  #probing = false
+  #probedAt = Number.NEGATIVE_INFINITY
   #closed = false
   #replayTimer: NodeJS.Timeout | undefined
   readonly #direct: DirectReads
@@ -82,12 +98,15 @@ export class RedisStore implements RemoteStore {
       maxSize: init.tuning.maxQueuedInvalidations,
       onOverflow: (dropped) => this.emit({ type: 'invalidation-overflow', dropped }),
     })
+    this.#probeTls = init.probeTls
     this.client = init.createClient('command')
     this.fenced = defineFenceCommands(this.client)
     this.#direct = new DirectReads(this.client, init.tuning.commandTimeoutMs)
     // ioredis throws on an 'error' event without a listener: there is always one.
     this.client.on('error', (error: unknown) => this.#onConnectionError(error))
     this.client.on('ready', () => this.#onReady())
+    // A refused client certificate can also end the connection without an error event: probe on reconnects.
+    if (this.#probeTls !== undefined) this.client.on('reconnecting', () => this.#probe())
     this.bus = new RedisInvalidationBus({
       publisher: () => this.client,
       createSubscriber: () => {
@@ -120,8 +139,29 @@ export class RedisStore implements RemoteStore {
       this.#fatal = fatal
       for (const waiter of this.#readyWaiters) waiter.reject(fatal)
       this.#readyWaiters.clear()
-    }
+    } else if (isConnectionReset(error)) this.#probe()
     this.emit({ type: 'error', operation: 'connection', error: fatal ?? error })
+  }
+
+  /**
+   * A reset over TLS may be a refused client certificate whose alert was lost: asks the server (one probe
+   * at a time, at most one a second — during an outage each is one refused connect).
+   */
+  #probe(): void {
+    if (this.#probeTls === undefined || this.#probing || this.#fatal !== undefined || this.#closed) return
+    if (performance.now() - this.#probedAt < PROBE_INTERVAL_MS) return
+    this.#probedAt = performance.now()
+    this.#probing = true
+    void this.#probeTls!()
+      .then((refusal) => {
+        if (refusal !== undefined && this.#fatal === undefined && !this.#closed && toFatalError(refusal)) {
+          this.#onConnectionError(refusal)
+          this.client.disconnect()
+        }
+      })
+      .finally(() => {
+        this.#probing = false
+      })
   }
 
   /** Resolves when the connection is ready; rejects with the fatal error or STORE_UNAVAILABLE after `timeoutMs`. */
