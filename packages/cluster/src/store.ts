@@ -562,8 +562,13 @@ export class ClusterStore implements RemoteStore {
     ).then((written) => Number(written) === 1)
   }
 
+  /**
+   * Each master's share on its own (like {@link getMany}): while one master is down or failing over, the
+   * other masters' entries are still written; then it rejects with STORE_UNAVAILABLE saying how many were
+   * not (the engine reports it as an error event — a write is best effort).
+   */
   async setMany(entries: readonly StoreEntry[]): Promise<void> {
-    await this.#batch(
+    const { failed } = await this.#batchPerMaster(
       'setMany',
       this.options.writeDeadlineMs,
       entries.map((entry) => ({
@@ -571,6 +576,12 @@ export class ClusterStore implements RemoteStore {
         args: ['SET', entry.key, toBuffer(entry.value), 'PX', Math.max(1, Math.ceil(entry.ttlMs))],
       })),
     )
+    if (failed.length > 0) {
+      throw new TierCacheError(
+        'STORE_UNAVAILABLE',
+        `${failed.length} of ${entries.length} entries could not be written: their master is down or failing over`,
+      )
+    }
   }
 
   /**

@@ -292,5 +292,44 @@ describe.skipIf(!bin.available)(
         await cache.close()
       }
     }, 60_000)
+
+    it('setMany while one master is paused: every healthy master gets its entries, the miss is one error event naming the count, no caller error', async () => {
+      const ns = 'pgm-setmany'
+      const byPort = await keysPerMaster(topology, ns)
+      const victim = (await topology.masters())[0]!
+      const victimKeys = new Set(byPort.get(victim.port)!)
+      const keys = [...byPort.values()].flat()
+      const healthy = keys.filter((key) => !victimKeys.has(key))
+      const cache = createCache({ store: topology.url, namespace: ns, l1: false, ttl: '5m' })
+      const errors: unknown[] = []
+      cache.on('error', ({ operation, error }) => {
+        if (operation === 'setMany') errors.push(error)
+      })
+      try {
+        await cache.ready()
+        topology.pause(victim)
+        const t0 = Date.now()
+        try {
+          await cache.setMany(keys.map((key) => ({ key, value: { key, v: 2 } })))
+        } finally {
+          topology.resume(victim)
+        }
+        const setMs = Date.now() - t0
+        const values = await cache.getMany(healthy)
+        console.info(
+          `setMany(${keys.length}) with :${victim.port} paused took ${setMs} ms; healthy written ${values.filter((v) => v !== undefined).length}/${healthy.length}; error events: ${describeErrors(errors)}`,
+        )
+        expect(values).toEqual(healthy.map((key) => ({ key, v: 2 })))
+        expect(errors).toHaveLength(1)
+        expect(isTierCacheError(errors[0], 'STORE_UNAVAILABLE')).toBe(true)
+        expect((errors[0] as Error).message).toContain(
+          `${PER_MASTER} of ${keys.length} entries could not be written`,
+        )
+        // Bounded by the write deadline (1 s by default), plus scheduling slack.
+        expect(setMs).toBeLessThan(READ_BOUND_MS)
+      } finally {
+        await cache.close()
+      }
+    }, 60_000)
   },
 )
