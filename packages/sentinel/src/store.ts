@@ -514,16 +514,32 @@ export class SentinelStore extends RedisStore {
       for (const w of writes) this.#pending.end(w)
     } catch (error) {
       const live = writes.filter((w) => this.#pending.isCurrent(w))
-      for (const w of live) this.#pending.end(w)
       const fatal = toFatalError(error, 'the sentinel master')
+      const abandon = fatal === undefined && !this.#abort.signal.aborted && isRetryableRedisError(error)
+      if (!abandon || live.length === 0) for (const w of live) this.#pending.end(w)
       if (fatal) throw fatal
       this.emit({ type: 'error', operation, error })
-      if (live.length === 0 || this.#abort.signal.aborted || !isRetryableRedisError(error)) return
-      // The master may still hold the value this write replaced: invalidate instead (a miss, never old data).
-      this.delete(live.map((w) => w.key)).catch((reason: unknown) =>
-        this.emit({ type: 'error', operation: 'delete', error: reason }),
-      )
+      if (abandon && live.length > 0) this.#invalidateUnlanded(live)
     }
+  }
+
+  /**
+   * A write that never landed: the master may still hold the value it replaced, so the keys are invalidated
+   * instead (a miss, never old data). Until that invalidation lands (or its replay settles), the pending
+   * writes keep answering reads of their keys — ending them first would let a read fetch the replaced value
+   * from the server in between. A newer set or delete of a key still supersedes its write as usual; this
+   * goes around this class's `delete`, which would supersede them at once.
+   */
+  #invalidateUnlanded(live: readonly PendingWrite[]): void {
+    const keys = live.map((w) => w.key)
+    const result = this.#bounded('delete', super.delete(keys))
+    this.#guardAfter(result, (guard) => guard.touch(keys))
+    result
+      .then((outcome) => (outcome.status === 'applied' ? undefined : outcome.replayed))
+      .catch((reason: unknown) => this.emit({ type: 'error', operation: 'delete', error: reason }))
+      .finally(() => {
+        for (const w of live) this.#pending.end(w)
+      })
   }
 
   /** The caller waits for the write at most `writeWaitMs`; a fatal error (bad password) still reaches it. */

@@ -216,9 +216,19 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
   it('manual SENTINEL FAILOVER: the old master stays up as a replica; writes re-resolve, no READONLY', async () => {
     const cache = open({ l1: false, namespace: 'manual', consistency: 'replicated' })
     const events: StoreEvent[] = []
-    cache.on('store', (event) => events.push(event))
+    // What the store went through, for the failure message of a wrong read (times from the load's start).
+    const timeline: string[] = []
+    let loadStart = Date.now()
+    cache.on('store', (event) => {
+      events.push(event)
+      const error = 'error' in event ? ` ${(event.error as Error | undefined)?.message ?? ''}` : ''
+      const operation = 'operation' in event ? ` ${event.operation}` : ''
+      if (timeline.length < 200)
+        timeline.push(`+${Date.now() - loadStart} ms ${event.type}${operation}${error}`)
+    })
     await cache.ready()
     const old = await topo.master()
+    loadStart = Date.now()
     const load = startMixedLoad(cache, { maxMs: 10_000, maxCalls: 40_000, prefix: 'load' })
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     const startedAt = Date.now()
@@ -230,6 +240,10 @@ describe.skipIf(!bin.available)(`sentinel failover (${bin.reason ?? bin.binary})
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     load.stop()
     const report = await load.done
+    if (report.wrong.length > 0) console.log(`[manual] store events:\n${timeline.join('\n')}`)
+    console.log(
+      `[manual] failover from ${startedAt - loadStart} ms to ${promotedAt - loadStart} ms of the load`,
+    )
     expectClean('manual', report)
     expect(await checkFinalState(cache, report, 'manual')).toEqual([])
     // The old master is alive and a replica: a client stuck on it would get READONLY for every write.

@@ -33,7 +33,15 @@ export interface CallRecord {
 export interface LoadReport {
   readonly calls: number
   readonly errors: Array<{ op: string; key: string; error: unknown; at: number }>
-  readonly wrong: Array<{ op: string; key: string; got: unknown; expected: unknown; at: number }>
+  /** Wrong reads, each with the key's recent calls (oldest first) so a failure says how it came about. */
+  readonly wrong: Array<{
+    op: string
+    key: string
+    got: unknown
+    expected: unknown
+    at: number
+    history: readonly string[]
+  }>
   readonly latencies: CallRecord[]
   /** Per key, the value the database holds at the end (what the cache may hold). */
   readonly db: ReadonlyMap<string, string>
@@ -65,6 +73,15 @@ export function startMixedLoad(cache: Cache, options: LoadOptions): RunningLoad 
   const latencies: CallRecord[] = []
   const db = new Map<string, string>()
   const deletes = new Map<string, { at: number; value: string }>()
+  const t0Load = Date.now()
+  /** The last calls per key: `+ms op value → outcome (ms)`, relative to the start of the load. */
+  const history = new Map<string, string[]>()
+  const remember = (key: string, line: string) => {
+    const lines = history.get(key) ?? []
+    history.set(key, lines)
+    lines.push(line)
+    if (lines.length > 8) lines.shift()
+  }
 
   const worker = async (w: number) => {
     const keys = Array.from({ length: keysPerWorker }, (_, i) => `${prefix}:w${w}:k${i}`)
@@ -84,23 +101,35 @@ export function startMixedLoad(cache: Cache, options: LoadOptions): RunningLoad 
       const startedAt = Date.now()
       const t0 = performance.now()
       try {
+        const at = () => `+${startedAt - t0Load} ms ${op}`
+        const took = () => `(${Math.round(performance.now() - t0)} ms)`
+        const isWrong = (got: unknown, expected: unknown) =>
+          wrong.push({ op, key, got, expected, at: Date.now(), history: [...(history.get(key) ?? [])] })
         if (op === 'getOrSet') {
           const expected = db.get(key)
-          const got = await cache.getOrSet(key, async () => db.get(key))
-          if (got !== expected) wrong.push({ op, key, got, expected, at: Date.now() })
+          let loaded = false
+          const got = await cache.getOrSet(key, async () => {
+            loaded = true
+            return db.get(key)
+          })
+          remember(key, `${at()} → ${String(got)}${loaded ? ' (loaded)' : ''} ${took()}`)
+          if (got !== expected) isWrong(got, expected)
         } else if (op === 'get') {
           const expected = db.get(key)
           const got = await cache.get(key)
-          if (got !== undefined && got !== expected) wrong.push({ op, key, got, expected, at: Date.now() })
+          remember(key, `${at()} → ${String(got)} ${took()}`)
+          if (got !== undefined && got !== expected) isWrong(got, expected)
         } else if (op === 'set') {
           const value = next(key)
           db.set(key, value)
           await cache.set(key, value)
+          remember(key, `${at()} ${value} ${took()}`)
         } else {
           const value = next(key)
           db.set(key, value)
           deletes.set(key, { at: startedAt, value })
-          await cache.delete(key)
+          const result = await cache.delete(key)
+          remember(key, `${at()} (db ${value}) → ${result.status} ${took()}`)
         }
       } catch (error) {
         errors.push({ op, key, error, at: Date.now() })
