@@ -565,7 +565,8 @@ export class ClusterStore implements RemoteStore {
   /**
    * Each master's share on its own (like {@link getMany}): while one master is down or failing over, the
    * other masters' entries are still written; then it rejects with STORE_UNAVAILABLE saying how many were
-   * not (the engine reports it as an error event — a write is best effort).
+   * not and listing their keys in `unwritten` — the engine reports it as an error event and deletes those
+   * keys instead (their master may still hold the values being replaced), not the ones that were written.
    */
   async setMany(entries: readonly StoreEntry[]): Promise<void> {
     const { failed } = await this.#batchPerMaster(
@@ -577,10 +578,11 @@ export class ClusterStore implements RemoteStore {
       })),
     )
     if (failed.length > 0) {
-      throw new TierCacheError(
+      const error = new TierCacheError(
         'STORE_UNAVAILABLE',
         `${failed.length} of ${entries.length} entries could not be written: their master is down or failing over`,
       )
+      throw Object.assign(error, { unwritten: failed.map((i) => entries[i]!.key) })
     }
   }
 

@@ -50,10 +50,69 @@ describe('fail-open on a failing remote tier', () => {
     store.fail('all')
     await cache.set('k', 1)
     await cache.setMany([{ key: 'm', value: 2 }])
-    expect(errors.map((e) => e.operation)).toEqual(['set', 'setMany'])
+    // Each failed write is reported, and so is the delete that replaces it (the store is down for it too).
+    await tick()
+    expect(errors.map((e) => e.operation).sort()).toEqual(['delete', 'delete', 'set', 'setMany'])
     // L1 answers while the store is down.
     expect(await cache.get('k')).toBe(1)
     expect(await cache.getMany(['m'])).toEqual([2])
+  })
+
+  it('a write the store did not take becomes a delete: nobody reads the value it was replacing', async () => {
+    const shared = new MemoryStore()
+    const store = new TestStore(shared)
+    const { cache: writer, errors } = withErrors(store)
+    const reader = createCache({ store: new TestStore(shared), l1: false })
+    await writer.set('k', 'old')
+    await writer.setMany([{ key: 'm', value: 'old' }])
+    expect(await reader.get('k')).toBe('old')
+    store.fail(['set', 'setMany'])
+    await writer.set('k', 'new')
+    await writer.setMany([{ key: 'm', value: 'new' }])
+    await tick()
+    expect(errors.map((e) => e.operation)).toEqual(['set', 'setMany'])
+    expect(store.calls.delete).toBe(2)
+    // Another process reads a miss, not 'old'; this one still has the new value in L1.
+    expect(await reader.get('k')).toBeUndefined()
+    expect(await reader.getMany(['m'])).toEqual([undefined])
+    expect(await writer.get('k')).toBe('new')
+  })
+
+  it('while that delete is in flight, reads skip the remote tier (L1 still answers); a partial setMany deletes only what it did not write', async () => {
+    const shared = new MemoryStore()
+    const store = new TestStore(shared)
+    const { cache } = withErrors(store, { l1: false })
+    await cache.setMany([
+      { key: 'a', value: 'old' },
+      { key: 'b', value: 'old' },
+    ])
+    // A store that writes 'a' and not 'b', and says so; its deletes wait until the test lets them go.
+    let release!: () => void
+    store.gate.delete = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    store.setMany = async (entries) => {
+      await shared.setMany(entries.filter((entry) => entry.key.endsWith('a')))
+      throw Object.assign(new Error('one node is down'), {
+        unwritten: entries.filter((entry) => !entry.key.endsWith('a')).map((entry) => entry.key),
+      })
+    }
+    store.resetCalls()
+    await cache.setMany([
+      { key: 'a', value: 'new' },
+      { key: 'b', value: 'new' },
+    ])
+    await tick()
+    expect(store.calls.delete).toBe(1)
+    expect(await cache.get('a')).toBe('new')
+    // 'b' still holds 'old' in the store, but its delete is pending: a miss, never 'old'.
+    expect(await shared.get('b')).toBeDefined()
+    expect(await cache.get('b')).toBeUndefined()
+    expect(await cache.getMany(['a', 'b'])).toEqual(['new', undefined])
+    release()
+    await sleep(5)
+    expect(await shared.get('b')).toBeUndefined()
+    expect(await cache.get('b')).toBeUndefined()
   })
 
   it('a tagged set while generations cannot be read resolves, reports, and does not serve an unverifiable value', async () => {

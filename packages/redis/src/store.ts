@@ -239,7 +239,11 @@ export class RedisStore implements RemoteStore {
     })
   }
 
-  /** Short retry within the write deadline; failures are reported, never thrown (except fatal ones). */
+  /**
+   * Short retry within the write deadline, then the failure rejects: the engine reports it (an `error`
+   * event, the caller's `set` still resolves) and deletes the key instead, since the server may still hold
+   * the value this write was replacing.
+   */
   protected async write(operation: string, command: () => Promise<unknown>): Promise<void> {
     try {
       await retryWithDeadline(() => this.#attempt(command), {
@@ -252,9 +256,7 @@ export class RedisStore implements RemoteStore {
         onRetry: ({ attempt, error }) => this.emit({ type: 'retry', operation, attempt, error }),
       })
     } catch (error) {
-      const reported = this.#remember(error)
-      if (reported instanceof TierCacheError && reported.fatal) throw reported
-      this.emit({ type: 'error', operation, error: reported })
+      throw this.#remember(error)
     }
   }
 

@@ -684,6 +684,7 @@ export class TwoTierEngine {
         throw error
       }
       this.#emitError('set', error, key, scope)
+      this.#invalidateUnwritten(scope, [fullKey])
       return
     }
     if (announce) this.#publish({ origin: this.id, keys: [fullKey] })
@@ -770,6 +771,7 @@ export class TwoTierEngine {
         throw error
       }
       this.#emitError('setMany', error, undefined, scope)
+      this.#invalidateUnwritten(scope, unwrittenKeys(error, fullKeys))
       return
     }
     this.#publish({ origin: this.id, keys: fullKeys })
@@ -782,8 +784,26 @@ export class TwoTierEngine {
     for (const fullKey of fullKeys) {
       this.l1?.delete(fullKey)
       this.#epochs.bump(fullKey)
-      this.#pendingKeys.set(fullKey, (this.#pendingKeys.get(fullKey) ?? 0) + 1)
     }
+    return this.#deleteRemote(scope, fullKeys)
+  }
+
+  /**
+   * A write the remote tier did not take (after the store's own retries) may have left the value it was
+   * replacing there, for other processes — and this one, once L1 lets go — to read. So the keys are deleted
+   * remotely like a `delete` (fenced, retried, queued and replayed), while L1 keeps the new value; until that
+   * lands, reads of the keys skip the remote tier. Not awaited: the write has already failed open.
+   */
+  #invalidateUnwritten(scope: NamespaceScope, fullKeys: readonly string[]): void {
+    if (fullKeys.length === 0) return
+    this.#deleteRemote(scope, fullKeys).catch((error: unknown) => {
+      if (!this.closed) this.#emitError('delete', error, undefined, scope)
+    })
+  }
+
+  /** The remote half of a delete: keys pending (reads skip the remote tier) until it is applied or replayed. */
+  #deleteRemote(scope: NamespaceScope, fullKeys: readonly string[]): Promise<InvalidationResult> {
+    for (const fullKey of fullKeys) this.#pendingKeys.set(fullKey, (this.#pendingKeys.get(fullKey) ?? 0) + 1)
     const settle = () => {
       for (const fullKey of fullKeys) decrement(this.#pendingKeys, fullKey)
     }
@@ -988,6 +1008,15 @@ export class TwoTierEngine {
     this.l1?.clear()
     if (this.#ownsStore) await this.store.close()
   }
+}
+
+/**
+ * The keys a failed `setMany` did not write: the ones the store names (a Cluster store writes each master's
+ * share on its own and lists the rest in the error's `unwritten`), else all of them.
+ */
+function unwrittenKeys(error: unknown, fullKeys: readonly string[]): readonly string[] {
+  const unwritten = (error as { unwritten?: unknown } | null)?.unwritten
+  return Array.isArray(unwritten) && unwritten.every((key) => typeof key === 'string') ? unwritten : fullKeys
 }
 
 function decrement(map: Map<string, number>, key: string): void {

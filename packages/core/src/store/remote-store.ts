@@ -29,7 +29,15 @@ export interface RemoteStore {
    * not read within the deadline, and the bytes of the others, instead of rejecting the whole batch.
    */
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined | typeof UNAVAILABLE>>
+  /**
+   * Rejects when the write may not have landed: the engine reports it and deletes the key instead (the
+   * server may still hold the value being replaced). A store may also land it later by itself and resolve.
+   */
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
+  /**
+   * Like {@link set}. A store that wrote part of the batch rejects with an error whose `unwritten` property
+   * lists the keys it did not write; only those are then deleted (otherwise all of them are).
+   */
   setMany(entries: readonly StoreEntry[]): Promise<void>
   /**
    * Removes the keys. With a fence, `fence.keys[i]` (a generation key in the same slot as `keys[i]`) is
