@@ -78,6 +78,22 @@ describe('fail-open on a failing remote tier', () => {
     expect(await writer.get('k')).toBe('new')
   })
 
+  it('a tagged write left unwritten because its tags cannot be verified also deletes the older remote copy', async () => {
+    const shared = new MemoryStore()
+    const store = new TestStore(shared)
+    const { cache: writer } = withErrors(store)
+    const reader = createCache({ store: new TestStore(shared), l1: false })
+    await writer.set('k', 'old')
+    await writer.set('m', 'old')
+    store.fail(['getGenerations'])
+    await writer.set('k', 'new', { tags: ['t'] })
+    await writer.setMany([{ key: 'm', value: 'new', tags: ['t'] }])
+    await tick()
+    expect(store.calls.set + store.calls.setMany).toBe(2) // only the two untagged writes reached the store
+    expect(await reader.get('k')).toBeUndefined()
+    expect(await reader.get('m')).toBeUndefined()
+  })
+
   it('while that delete is in flight, reads skip the remote tier (L1 still answers); a partial setMany deletes only what it did not write', async () => {
     const shared = new MemoryStore()
     const store = new TestStore(shared)

@@ -655,9 +655,10 @@ export class TwoTierEngine {
         generations = await this.tags.resolve(options.tags)
       } catch (error) {
         if (isFatalError(error)) throw error
-        // Unverifiable tags: drop any older copy so nothing stale is served, and report.
+        // Unverifiable tags: drop any older copy so nothing stale is served (the remote one too), and report.
         this.l1?.delete(fullKey)
         this.#emitError('set', error, key, scope)
+        this.#invalidateUnwritten(scope, [fullKey])
         return
       }
     }
@@ -747,6 +748,7 @@ export class TwoTierEngine {
     const now = Date.now()
     const entries: StoreEntry[] = []
     const fullKeys: string[] = []
+    const skipped: string[] = []
     for (const { key, value, payload, options } of items) {
       const fullKey = scope.prefix + key
       this.#epochs.bump(fullKey)
@@ -754,6 +756,7 @@ export class TwoTierEngine {
       if (options.tags !== undefined) {
         if (known === undefined) {
           this.l1?.delete(fullKey)
+          skipped.push(fullKey)
           continue
         }
         generations = options.tags.map((tag) => known!.get(tag)!)
@@ -762,6 +765,8 @@ export class TwoTierEngine {
       entries.push({ key: fullKey, value: bytes, ttlMs: options.ttl + options.grace })
       fullKeys.push(fullKey)
     }
+    // Tagged entries not written (their tags could not be verified): their older remote copies go too.
+    this.#invalidateUnwritten(scope, skipped)
     if (entries.length === 0) return
     try {
       await this.store.setMany(entries)
