@@ -52,4 +52,18 @@ describe.skipIf(!bin.available)(`guardStreams (${bin.reason ?? bin.binary})`, ()
     expect(seen).toContain('first')
     client.disconnect()
   })
+
+  it('a duplicate of a guarded client is guarded too (ioredis Cluster reads its slot map on one)', async () => {
+    const client = await connected(true)
+    const copy = client.duplicate({ lazyConnect: true, retryStrategy: () => null })
+    copy.on('error', () => undefined)
+    await copy.connect()
+    const stream = copy.stream
+    expect(() => {
+      stream.emit('error', new Error('first'))
+      stream.emit('error', new Error('second'))
+    }).not.toThrow()
+    copy.disconnect()
+    client.disconnect()
+  })
 })

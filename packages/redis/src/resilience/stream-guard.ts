@@ -9,6 +9,10 @@ const ignore = (): void => undefined
  * exception) — emits its second error with no listener, and Node throws it. Every socket the client opens
  * gets a permanent no-op listener; the first error still reaches ioredis, which reports it and reconnects.
  *
+ * Connections the client duplicates get the same guard: ioredis Cluster asks for its slot map on a duplicate
+ * of a node connection (lazy like the node, so guarded before its socket opens) — unguarded, a TLS alert
+ * on one crashed a CI run in the Cluster wrong-CA test.
+ *
  * Reaches into ioredis' `connector` (present in ioredis 5 and 6); without it the client is left as is.
  */
 export function guardStreams<C extends Redis>(client: C): C {
@@ -24,6 +28,11 @@ export function guardStreams<C extends Redis>(client: C): C {
       return stream
     }
     return opened instanceof Promise ? opened.then(guard) : guard(opened)
+  }
+  const duplicate = client.duplicate
+  if (typeof duplicate === 'function') {
+    client.duplicate = ((...args: Parameters<Redis['duplicate']>) =>
+      guardStreams(duplicate.apply(client, args))) as C['duplicate']
   }
   return client
 }
