@@ -66,4 +66,25 @@ describe.skipIf(!bin.available)(`guardStreams (${bin.reason ?? bin.binary})`, ()
     copy.disconnect()
     client.disconnect()
   })
+
+  it('the connections a Sentinel-managed client opens to ask the sentinels are lazy and guarded too', async () => {
+    const managed = guardStreams(
+      new Redis({ sentinels: [{ host: topo.host, port: topo.port }], name: 'none', lazyConnect: true }),
+    )
+    type Connector = { connectToSentinel: (endpoint: object) => Redis }
+    const asker = (managed as unknown as { connector: Connector }).connector.connectToSentinel({
+      host: topo.host,
+      port: topo.port,
+    })
+    asker.on('error', () => undefined)
+    expect(asker.status).toBe('wait') // opened by its first command, after the guard is in place
+    await asker.connect()
+    const stream = asker.stream
+    expect(() => {
+      stream.emit('error', new Error('first'))
+      stream.emit('error', new Error('second'))
+    }).not.toThrow()
+    asker.disconnect()
+    managed.disconnect()
+  })
 })

@@ -9,9 +9,11 @@ const ignore = (): void => undefined
  * exception) — emits its second error with no listener, and Node throws it. Every socket the client opens
  * gets a permanent no-op listener; the first error still reaches ioredis, which reports it and reconnects.
  *
- * Connections the client duplicates get the same guard: ioredis Cluster asks for its slot map on a duplicate
- * of a node connection (lazy like the node, so guarded before its socket opens) — unguarded, a TLS alert
- * on one crashed a CI run in the Cluster wrong-CA test.
+ * Connections the client opens on its own behalf get the same guard: the duplicate of a node connection on
+ * which ioredis Cluster reads its slot map (lazy like the node, so guarded before its socket opens;
+ * unguarded, a TLS alert on one crashed a CI run in the Cluster wrong-CA test), and the connections a
+ * Sentinel-managed client opens to ask the sentinels for the master (made lazy here for the same reason:
+ * their first command opens them).
  *
  * Reaches into ioredis' `connector` (present in ioredis 5 and 6); without it the client is left as is.
  */
@@ -28,6 +30,13 @@ export function guardStreams<C extends Redis>(client: C): C {
       return stream
     }
     return opened instanceof Promise ? opened.then(guard) : guard(opened)
+  }
+  type ToSentinel = (endpoint: unknown, options?: object) => Redis
+  const sentinelConnector = connector as { connectToSentinel?: ToSentinel }
+  const toSentinel = sentinelConnector.connectToSentinel
+  if (typeof toSentinel === 'function') {
+    sentinelConnector.connectToSentinel = (endpoint, options) =>
+      guardStreams(toSentinel.call(connector, endpoint, { ...options, lazyConnect: true }))
   }
   const duplicate = client.duplicate
   if (typeof duplicate === 'function') {
