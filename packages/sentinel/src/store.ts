@@ -21,7 +21,7 @@ import {
   toFatalError,
 } from '@tiercache/redis'
 import { Redis, type RedisOptions } from 'ioredis'
-import { sentinelConnectionOptions } from './connection.js'
+import { rewindSentinelSearch, sentinelConnectionOptions } from './connection.js'
 import { FailoverDetector, type FailoverNotice } from './failover-detector.js'
 import { FailoverJournal } from './failover-journal.js'
 import type { ResolvedSentinelOptions } from './options.js'
@@ -91,8 +91,9 @@ export class SentinelStore extends RedisStore {
           connectionName: role === 'subscriber' ? 'tiercache:bus' : 'tiercache',
         })
         clients.push(client)
-        // A rejected password ends the reconnect loop (AUTH_FAILED); a second socket error cannot crash.
-        return haltOnAuthFailure(guardStreams(client))
+        // A rejected password ends the reconnect loop (AUTH_FAILED); a second socket error cannot crash; a
+        // reconnect asks the sentinel that answered last first.
+        return haltOnAuthFailure(guardStreams(rewindSentinelSearch(client)))
       },
     })
     this.options = options
@@ -418,7 +419,7 @@ export class SentinelStore extends RedisStore {
         ...sentinelConnectionOptions(this.options, 'replica', this.#baseOptions),
         connectionName: 'tiercache:replica',
       })
-      haltOnAuthFailure(guardStreams(replica)).on('error', () => undefined)
+      haltOnAuthFailure(guardStreams(rewindSentinelSearch(replica))).on('error', () => undefined)
       replica.connect().catch(() => undefined)
       this.#replica = replica
     }
