@@ -1,4 +1,5 @@
 import type { Cache, CacheOptions, GetOrSetOptions, RemoteStore } from '@tiercache/core'
+import { heldLoader } from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 
 /**
@@ -31,15 +32,6 @@ export function withoutBus(store: RemoteStore): RemoteStore {
   })
 }
 
-/** A promise with its resolve: the loader waits on it. */
-export function latch(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void
-  const wait = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  return { wait, open }
-}
-
 /** A getOrSet whose loader reads `db.value`, says it `entered`, then waits until `release()`. */
 export function latchedLoad(
   cache: Cache,
@@ -47,19 +39,8 @@ export function latchedLoad(
   db: { value: string },
   options?: GetOrSetOptions,
 ): { entered: Promise<void>; release: () => void; loading: Promise<string> } {
-  const entered = latch()
-  const release = latch()
-  const loading = cache.getOrSet(
-    key,
-    async () => {
-      const read = db.value
-      entered.open()
-      await release.wait
-      return read
-    },
-    options,
-  )
-  return { entered: entered.wait, release: release.open, loading }
+  const held = heldLoader(() => db.value)
+  return { entered: held.entered, release: held.release, loading: cache.getOrSet(key, held.loader, options) }
 }
 
 /**

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import KeyvRedis from '@keyv/redis'
 import { createCache as createTierCache } from '@tiercache/core'
-import { startStandalone } from '@tiercache/testkit'
+import { heldLoader, startStandalone } from '@tiercache/testkit'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
@@ -62,14 +62,6 @@ function versionOf(pkg: string): string {
     if (parent === dir) return 'unknown'
     dir = parent
   }
-}
-
-function latch(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void
-  const wait = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  return { wait, open }
 }
 
 function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -238,27 +230,20 @@ async function runTrials(contender: Contender, variant: Variant, version: string
       const key = `sst:${contender.library}:${variant}:${process.pid}:${trial}`
       const tag = `t:${key}`
       const db = { value: 'old' }
-      const entered = latch()
-      const release = latch()
+      const held = heldLoader(() => db.value)
       let c: Instance | undefined
       counts.trials++
       try {
-        const loading = a.getOrSet(
-          key,
-          async () => {
-            const read = db.value
-            entered.open()
-            await release.wait
-            return read
-          },
-          variant === 'tag' ? tag : undefined,
+        const loading = a.getOrSet(key, held.loader, variant === 'tag' ? tag : undefined)
+        // If getOrSet fails before calling the loader, do not wait on the loader forever.
+        const settled = loading.then(
+          () => undefined,
+          () => undefined,
         )
-        // If getOrSet fails before calling the loader, do not wait on `entered` forever.
-        loading.catch(() => entered.open())
-        await withDeadline(entered.wait, 'the loader')
+        await withDeadline(Promise.race([held.entered, settled]), 'the loader')
         db.value = 'new'
         await withDeadline(variant === 'tag' ? b.invalidateTag!(tag) : b.delete(key), 'the invalidation')
-        release.open()
+        held.release()
         await withDeadline(loading, "A's getOrSet")
         await sleep(SETTLE_MS)
         c = contender.openRemote(variant)
@@ -268,7 +253,7 @@ async function runTrials(contender: Contender, variant: Variant, version: string
         if (seenA === 'old') counts.staleA++
         if (seenC === 'old' || seenA === 'old') counts.stale++
       } catch (error) {
-        release.open()
+        held.release()
         counts.errors++
         counts.firstError ??= error instanceof Error ? error.message : String(error)
       } finally {

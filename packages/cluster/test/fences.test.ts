@@ -1,6 +1,13 @@
 import { createStore } from '@tiercache/cluster'
 import { type CacheOptions, createCache, parseStoreUrl, type RemoteStore } from '@tiercache/core'
-import { type ClusterTopology, command, keySlot, redisBinary, startCluster } from '@tiercache/testkit'
+import {
+  type ClusterTopology,
+  command,
+  heldLoader,
+  keySlot,
+  redisBinary,
+  startCluster,
+} from '@tiercache/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { withoutBus } from '../../../test/consistency/stale-set-race.js'
 import type { ClusterStore } from '../src/store.js'
@@ -30,15 +37,6 @@ function recordingStore(topology: ClusterTopology) {
       },
     )
   return { store, reads, writes }
-}
-
-/** A promise with its resolve: a loader waits on it. */
-function latch(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void
-  const wait = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  return { wait, open }
 }
 
 /** `cmdstat_<name>` calls of a node since the last CONFIG RESETSTAT. */
@@ -127,16 +125,11 @@ describe.skipIf(!bin.available)(`cluster fences: no stale sets (${bin.reason ?? 
     const other = createStore({ url: topology.url, parsed: parseStoreUrl(topology.url) }) as ClusterStore
     const otherUsers = cacheOn(other, { namespace: 'clr' }).namespace('users')
     const users = cache.namespace('users')
-    const entered = latch()
-    const release = latch()
-    const loading = users.getOrSet('k', async () => {
-      entered.open()
-      await release.wait
-      return 'old'
-    })
-    await entered.wait
+    const held = heldLoader(() => 'old')
+    const loading = users.getOrSet('k', held.loader)
+    await held.entered
     await otherUsers.clear()
-    release.open()
+    held.release()
     expect(await loading).toBe('old')
     expect(writes).toEqual([{ key: reads[0]!.key, written: false }])
     expect(await users.get('k')).toBeUndefined()
@@ -228,14 +221,9 @@ describe.skipIf(!bin.available)(`cluster fences: no stale sets (${bin.reason ?? 
     invalidator.observe((event) => events.push(event.type))
     await Promise.all([a.ready(), b.ready()])
 
-    const entered = latch()
-    const release = latch()
-    const loading = a.getOrSet(key, async () => {
-      entered.open()
-      await release.wait
-      return 'old'
-    })
-    await entered.wait
+    const held = heldLoader(() => 'old')
+    const loading = a.getOrSet(key, held.loader)
+    await held.entered
     const { fence } = loader.reads.at(-1)!
     await topology.kill(victim)
     await b.delete(key) // the master is gone: queued
@@ -263,7 +251,7 @@ describe.skipIf(!bin.available)(`cluster fences: no stale sets (${bin.reason ?? 
         ),
       15_000,
     )
-    release.open()
+    held.release()
     expect(await loading).toBe('old')
     expect(loader.writes.at(-1)).toEqual({ key: `fo:${key}`, written: false })
     expect(await command('127.0.0.1', promoted.port, ['GET', `fo:${key}`])).toBeNull()
