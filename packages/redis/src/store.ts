@@ -17,12 +17,7 @@ import { DirectReads } from './direct-reads.js'
 import { defineFenceCommands, type FenceCommands, fencedSetArgs, parseFencedRead } from './fences.js'
 import type { RedisTuning } from './options.js'
 import { CircuitBreaker } from './resilience/breaker.js'
-import {
-  classifyRedisError,
-  isConnectionReset,
-  isRetryableRedisError,
-  toFatalError,
-} from './resilience/classify.js'
+import { classifyRedisError, isRetryableRedisError, toFatalError } from './resilience/classify.js'
 import { type QueuedInvalidation, ReplayQueue } from './resilience/replay-queue.js'
 import { retryWithDeadline } from './resilience/retry.js'
 
@@ -46,8 +41,8 @@ export interface RedisStoreInit {
   readonly onBusMessage?: (message: BusMessage) => void
   /**
    * Over TLS: asks the server, on a connection that writes nothing, whether it refuses this client (see
-   * `probeTlsRefusal`). Called when a connection is reset, so a refused client certificate is TLS_FAILED at
-   * once instead of hiding behind reconnects.
+   * `probeTlsRefusal`). Called on every reconnect (a reset, a close), so a refused client certificate is
+   * TLS_FAILED at once instead of hiding behind reconnects.
    */
   readonly probeTls?: () => Promise<Error | undefined>
 }
@@ -105,7 +100,8 @@ export class RedisStore implements RemoteStore {
     // ioredis throws on an 'error' event without a listener: there is always one.
     this.client.on('error', (error: unknown) => this.#onConnectionError(error))
     this.client.on('ready', () => this.#onReady())
-    // A refused client certificate can also end the connection without an error event: probe on reconnects.
+    // A refused client certificate shows as a reset (or a close without an error event): every reconnect
+    // probes (at most one a second).
     if (this.#probeTls !== undefined) this.client.on('reconnecting', () => this.#probe())
     this.bus = new RedisInvalidationBus({
       publisher: () => this.client,
@@ -139,7 +135,7 @@ export class RedisStore implements RemoteStore {
       this.#fatal = fatal
       for (const waiter of this.#readyWaiters) waiter.reject(fatal)
       this.#readyWaiters.clear()
-    } else if (isConnectionReset(error)) this.#probe()
+    }
     this.emit({ type: 'error', operation: 'connection', error: fatal ?? error })
   }
 

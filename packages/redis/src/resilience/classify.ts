@@ -142,13 +142,6 @@ export function classifyRedisError(error: unknown): RedisErrorCategory {
   return 'permanent'
 }
 
-/** True for a connection the peer reset or closed under a write (ECONNRESET, EPIPE, a hang-up). */
-export function isConnectionReset(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
-  if (code === 'ECONNRESET' || code === 'EPIPE') return true
-  return typeof message === 'string' && /ECONNRESET|EPIPE|socket hang up/.test(message)
-}
-
 /** True for an error that a retry can fix (shorthand for `classifyRedisError(e) === 'retryable'`). */
 export function isRetryableRedisError(error: unknown): boolean {
   return classifyRedisError(error) === 'retryable'
